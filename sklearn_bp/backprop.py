@@ -1,0 +1,720 @@
+r"""Backpropagation for a multilayer perceptron, as pure functions.
+
+Nothing here knows about scikit-learn or keeps state: every function maps arrays to
+arrays. The estimator in :mod:`sklearn_bp._classifier` only calls these functions.
+
+Notation, in the code's orientation (rows are samples)
+-------------------------------------------------------
+``layer_sizes = (h_0, h_1, ..., h_L)`` with ``h_0 = n_features`` and ``h_L = n_outputs``.
+``coefs[l]`` (``W_l``) has shape ``(h_l, h_{l+1})`` and ``intercepts[l]`` (``b_l``) has
+shape ``(h_{l+1},)``, for ``l = 0, ..., L-1``. ``A_0 = X`` has shape ``(n, h_0)``, ``Y``
+is the ``(n, h_L)`` 0/1 indicator matrix, ``s`` the sample weights and ``S = sum_i s_i``
+(``S = n`` without weights). ``g`` is the hidden activation, ``*`` the elementwise product.
+
+Forward pass::
+
+    (F1)  Z_{l+1} = A_l @ W_l + b_l                       affine map of layer l
+    (F2)  A_{l+1} = g(Z_{l+1})                  for l+1 < L (hidden layers)
+    (F3)  A_L = sigma(Z_L)  or  A_L = softmax(Z_L)         output layer
+
+Cost, the weighted mean cross-entropy plus an L2 penalty on the weights only::
+
+    (C1)  J = (1/S) sum_i s_i c_i + alpha / (2 S) * sum_l ||W_l||_F^2
+    (C2)  c_i = sum_k  y_ik log(1 + e^{-z_ik}) + (1 - y_ik) log(1 + e^{z_ik})   (logistic)
+    (C3)  c_i = log sum_k e^{z_ik} - sum_k y_ik z_ik                            (softmax)
+
+Backward pass (backpropagation), the chain rule applied from the output back::
+
+    (B1)  D_L = A_L - Y                                    output delta
+    (B2)  D_l = (D_{l+1} @ W_l^T) * g'(Z_l)      for 0 < l < L (hidden deltas)
+    (G1)  dJ/dW_l = (A_l^T @ (s * D_{l+1}) + alpha W_l) / S
+    (G2)  dJ/db_l = sum_i s_i D_{l+1,i} / S
+
+The logistic function and its derivative::
+
+    (S1)  sigma(z) = 1 / (1 + e^{-z})
+    (S2)  sigma'(z) = sigma(z) sigma(-z) = 1 / (2 (1 + cosh z))
+
+How the numbers are computed
+----------------------------
+* (S1), (S2) use ``t = e^{-|z|}``, which never overflows: ``sigma(|z|) = 1 / (1 + t)``
+  and ``sigma(-|z|) = t / (1 + t)``. One exponential gives both ``sigma(z)`` and
+  ``sigma(-z)``, so ``sigma'(z)`` is a product of two accurate numbers, never the
+  cancelling ``a (1 - a)``.
+* (C2) is ``max(z, 0) - y z + log1p(e^{-|z|})``, written so that for ``y`` in {0, 1}
+  nothing cancels: the cost is exact for saturated logits, right or wrong, with no
+  clipping of probabilities.
+* (C3) is computed around the row maximum ``m`` as ``log1p(r) - sum_k y_k (z_k - m)``
+  where ``r`` sums ``e^{z_k - m}`` over every unit but the largest.
+* (B1) is computed as ``(1 - y) sigma(z) - y sigma(-z)`` for logistic outputs, which
+  equals ``sigma(z) - y`` but does not cancel when ``y = 1`` and ``z`` is large.
+* The sums over samples in (C1), (G1), (G2) are accumulated over row blocks of bounded
+  size, so memory does not grow with ``n`` and the result does not depend on the block
+  size beyond rounding.
+"""
+
+import numbers
+import math
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = [
+    "ACTIVATIONS",
+    "OUTPUT_ACTIVATIONS",
+    "sigmoid",
+    "sigmoid_gradient",
+    "log_sigmoid",
+    "softmax",
+    "log_softmax",
+    "pack",
+    "unpack",
+    "forward",
+    "cost_and_gradient",
+    "check_gradient",
+]
+
+ACTIVATIONS = ("logistic", "tanh", "relu")
+OUTPUT_ACTIVATIONS = ("logistic", "softmax")
+
+# Rows per block are chosen so that one block's widest activation holds about this many
+# numbers: small enough to stay in cache, large enough for efficient matrix products.
+_BLOCK_ELEMENTS = 1 << 17
+
+
+def _work_dtype(X):
+    """float32 stays float32; every other input is computed in float64."""
+    dtype = getattr(X, "dtype", None)
+    return np.float32 if dtype == np.float32 else np.float64
+
+
+def _exp_neg_abs(z, out):
+    """``out = e^{-|z|}``, the one exponential behind (S1), (S2) and (C2)."""
+    np.abs(z, out=out)
+    np.negative(out, out=out)
+    return np.exp(out, out=out)
+
+
+def _sigmoid_pair(t, out_pos, out_neg):
+    """From ``t = e^{-|z|}``: ``out_pos = sigma(|z|)`` and ``out_neg = sigma(-|z|)`` (S1).
+
+    ``t`` and ``out_neg`` may be the same array.
+    """
+    np.add(t, 1.0, out=out_pos)
+    np.reciprocal(out_pos, out=out_pos)
+    return out_pos, np.multiply(t, out_pos, out=out_neg)
+
+
+def sigmoid(z):
+    """The logistic function ``sigma(z) = 1 / (1 + e^{-z})`` (S1), to a few ulp.
+
+    Parameters
+    ----------
+    z : array-like
+        Logits. float32 input is computed in float32, anything else in float64.
+
+    Returns
+    -------
+    a : ndarray of the same shape as `z`
+        ``sigma(z)``, in (0, 1) wherever it is representable; no overflow warnings, for any
+        finite ``z`` or ``+-inf``.
+
+    Examples
+    --------
+    >>> from sklearn_bp.backprop import sigmoid
+    >>> sigmoid([0.0, -800.0, 800.0]).tolist()
+    [0.5, 0.0, 1.0]
+    >>> float(sigmoid(-40.0))
+    4.248354255291589e-18
+    """
+    z = np.asarray(z)
+    z = z.astype(_work_dtype(z), copy=False)
+    t = _exp_neg_abs(z, np.empty_like(z))
+    pos, neg = _sigmoid_pair(t, np.empty_like(z), t)
+    return np.where(np.signbit(z), neg, pos)[()]
+
+
+def sigmoid_gradient(z):
+    """The derivative ``sigma'(z) = sigma(z) sigma(-z)`` (S2), without cancellation.
+
+    Computed as ``sigma(|z|) * sigma(-|z|)`` from one ``e^{-|z|}``, which keeps full
+    relative accuracy where ``sigma(z) * (1 - sigma(z))`` loses every digit (``z > 37``).
+
+    Parameters
+    ----------
+    z : array-like
+        Logits (not activations). float32 input is computed in float32.
+
+    Returns
+    -------
+    g : ndarray of the same shape as `z`
+
+    Examples
+    --------
+    >>> from sklearn_bp.backprop import sigmoid_gradient
+    >>> float(sigmoid_gradient(0.0))
+    0.25
+    >>> float(sigmoid_gradient(40.0))
+    4.248354255291589e-18
+    """
+    z = np.asarray(z)
+    z = z.astype(_work_dtype(z), copy=False)
+    t = _exp_neg_abs(z, np.empty_like(z))
+    pos, neg = _sigmoid_pair(t, np.empty_like(z), t)
+    return np.multiply(pos, neg, out=pos)[()]
+
+
+def log_sigmoid(z):
+    """``log sigma(z) = -log(1 + e^{-z})``, exact for saturated logits (no clipping).
+
+    Examples
+    --------
+    >>> from sklearn_bp.backprop import log_sigmoid
+    >>> log_sigmoid([0.0, -1000.0]).tolist()
+    [-0.6931471805599453, -1000.0]
+    """
+    z = np.asarray(z)
+    z = z.astype(_work_dtype(z), copy=False)
+    t = _exp_neg_abs(z, np.empty_like(z))
+    np.log1p(t, out=t)
+    # log sigma(z) = -(max(-z, 0) + log1p(e^{-|z|}))
+    return np.subtract(np.minimum(z, 0.0), t, out=t)[()]
+
+
+def log_softmax(z):
+    """Row-wise ``z_k - log sum_j e^{z_j}`` (C3), computed around the row maximum.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_bp.backprop import log_softmax
+    >>> np.round(log_softmax([[0.0, 0.0], [0.0, -800.0]]), 4).tolist()
+    [[-0.6931, -0.6931], [0.0, -800.0]]
+    """
+    z = np.atleast_2d(np.asarray(z))
+    z = z.astype(_work_dtype(z), copy=False)
+    shifted = z - z.max(axis=1, keepdims=True)
+    r = _sum_but_max(np.exp(shifted), shifted)
+    return shifted - np.log1p(r)
+
+
+def softmax(z):
+    """Row-wise ``e^{z_k} / sum_j e^{z_j}`` (F3), without overflow.
+
+    Examples
+    --------
+    >>> from sklearn_bp.backprop import softmax
+    >>> softmax([[0.0, 0.0], [1000.0, 0.0]]).tolist()
+    [[0.5, 0.5], [1.0, 0.0]]
+    """
+    z = np.atleast_2d(np.asarray(z))
+    z = z.astype(_work_dtype(z), copy=False)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _sum_but_max(e, shifted):
+    """``r = sum_k e_k`` over every unit but the row's largest (whose ``e`` is exactly 1).
+
+    Returns shape ``(n, 1)``. Used so that ``log1p(r)`` keeps the digits ``log(1 + r)``
+    would round away.
+    """
+    rows = np.arange(e.shape[0])
+    top = np.argmax(shifted, axis=1)
+    saved = e[rows, top].copy()
+    e[rows, top] = 0.0
+    r = e.sum(axis=1, keepdims=True)
+    e[rows, top] = saved
+    return r
+
+
+# ----------------------------------------------------------------------------------------
+# The flat parameter vector theta: the only place that knows its layout.
+# ----------------------------------------------------------------------------------------
+
+
+def _shapes(layer_sizes):
+    layer_sizes = tuple(int(h) for h in layer_sizes)
+    coef_shapes = list(zip(layer_sizes[:-1], layer_sizes[1:]))
+    intercept_shapes = [(fan_out,) for fan_out in layer_sizes[1:]]
+    return coef_shapes, intercept_shapes
+
+
+def n_params(layer_sizes):
+    """Length of theta for ``layer_sizes``.
+
+    Examples
+    --------
+    >>> from sklearn_bp.backprop import n_params
+    >>> n_params((64, 25, 10))   # 64*25 + 25*10 weights and 25 + 10 intercepts
+    1885
+    """
+    coef_shapes, intercept_shapes = _shapes(layer_sizes)
+    return sum(math.prod(s) for s in coef_shapes + intercept_shapes)
+
+
+def pack(coefs, intercepts):
+    """Flatten weights and intercepts into one vector ``theta``.
+
+    The layout is every ``coefs[l]`` in row-major order, then every ``intercepts[l]``
+    (scikit-learn's ``MLPClassifier`` uses the same layout).
+
+    Parameters
+    ----------
+    coefs : list of ndarray
+        ``coefs[l]`` of shape ``(layer_sizes[l], layer_sizes[l+1])``.
+    intercepts : list of ndarray
+        ``intercepts[l]`` of shape ``(layer_sizes[l+1],)``.
+
+    Returns
+    -------
+    theta : ndarray of shape (n_params,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_bp.backprop import pack, unpack
+    >>> theta = pack([np.ones((2, 3)), np.ones((3, 1))], [np.zeros(3), np.zeros(1)])
+    >>> theta.shape
+    (13,)
+    >>> coefs, intercepts = unpack(theta, (2, 3, 1))
+    >>> np.shares_memory(coefs[0], theta)
+    True
+    """
+    parts = [np.ravel(a) for a in list(coefs) + list(intercepts)]
+    return np.concatenate(parts) if parts else np.empty(0)
+
+
+def unpack(theta, layer_sizes):
+    """Views of ``theta`` as ``(coefs, intercepts)`` for ``layer_sizes``; no copies.
+
+    Parameters
+    ----------
+    theta : ndarray of shape (n_params,)
+        As made by :func:`pack`.
+    layer_sizes : sequence of int
+        ``(n_features, *hidden_layer_sizes, n_outputs)``.
+
+    Returns
+    -------
+    coefs : list of ndarray
+        Views, ``coefs[l]`` of shape ``(layer_sizes[l], layer_sizes[l+1])``.
+    intercepts : list of ndarray
+        Views, ``intercepts[l]`` of shape ``(layer_sizes[l+1],)``.
+    """
+    theta = np.asarray(theta)
+    coef_shapes, intercept_shapes = _shapes(layer_sizes)
+    expected = n_params(layer_sizes)
+    if theta.ndim != 1 or theta.shape[0] != expected:
+        raise ValueError(
+            f"theta has shape {theta.shape}, but layer_sizes {tuple(layer_sizes)} need a "
+            f"1-D vector of {expected} parameters; build it with pack(coefs, intercepts)."
+        )
+    views, start = [], 0
+    for shape in coef_shapes + intercept_shapes:
+        stop = start + math.prod(shape)
+        views.append(theta[start:stop].reshape(shape))
+        start = stop
+    n_layers = len(coef_shapes)
+    return views[:n_layers], views[n_layers:]
+
+
+# ----------------------------------------------------------------------------------------
+# Forward and backward passes over one block of rows.
+# ----------------------------------------------------------------------------------------
+
+
+def _check_activations(activation, output_activation):
+    if activation not in ACTIVATIONS:
+        raise ValueError(
+            f"activation={activation!r} is not supported; use one of {ACTIVATIONS}."
+        )
+    if output_activation not in OUTPUT_ACTIVATIONS:
+        raise ValueError(
+            f"output_activation={output_activation!r} is not supported; use one of "
+            f"{OUTPUT_ACTIVATIONS}."
+        )
+
+
+def block_rows(layer_sizes, n_samples):
+    """Rows per block: about ``2**17`` numbers in the widest layer, at least 64 rows."""
+    widest = max(int(h) for h in layer_sizes)
+    return int(max(1, min(n_samples, max(64, _BLOCK_ELEMENTS // max(widest, 1)))))
+
+
+class _Workspace:
+    """Buffers for one block of rows, reused over blocks and over evaluations.
+
+    For each layer ``l + 1``: ``Z[l]`` holds the logits, overwritten in place by the
+    activations ``A_{l+1}``; ``P[l]``/``N[l]`` hold what ``g'`` needs (``sigma(|z|)`` and
+    ``sigma(-|z|)`` for logistic, a mask for relu); ``D[l]`` holds the delta ``D_{l+1}``.
+    """
+
+    def __init__(self, layer_sizes, rows, dtype):
+        widths = [int(h) for h in layer_sizes[1:]]
+        self.rows, self.dtype = rows, dtype
+        self.Z = [np.empty((rows, h), dtype) for h in widths]
+        self.P = [np.empty((rows, h), dtype) for h in widths]
+        self.N = [np.empty((rows, h), dtype) for h in widths]
+        self.D = [np.empty((rows, h), dtype) for h in widths]
+        self.mask = [np.empty((rows, h), bool) for h in widths]
+        self.c = np.empty(rows, dtype)
+
+    def fits(self, layer_sizes, rows, dtype):
+        widths = [int(h) for h in layer_sizes[1:]]
+        return (
+            self.dtype == dtype
+            and self.rows >= rows
+            and [z.shape[1] for z in self.Z] == widths
+        )
+
+
+def _affine(A, W, b, out):
+    """(F1) ``out = A @ W + b``; ``A`` may be scipy.sparse."""
+    if sp.issparse(A):
+        out[...] = A @ W
+    else:
+        np.matmul(A, W, out=out)
+    out += b
+    return out
+
+
+def _hidden_forward(Z, P, N, mask, activation):
+    """(F2) in place: ``Z`` becomes ``A = g(Z)``; ``P``, ``N``, ``mask`` keep ``g'`` (B2)."""
+    if activation == "logistic":
+        np.signbit(Z, out=mask)
+        _sigmoid_pair(_exp_neg_abs(Z, N), P, N)  # P = sigma(|z|), N = sigma(-|z|)
+        np.copyto(Z, P)
+        np.copyto(Z, N, where=mask)  # A = sigma(z)
+    elif activation == "tanh":
+        # tanh'(z) = 1 - tanh(z)^2 = 4 sigma(2|z|) sigma(-2|z|): no cancellation.
+        np.abs(Z, out=N)
+        np.multiply(N, -2.0, out=N)
+        np.exp(N, out=N)
+        _sigmoid_pair(N, P, N)
+        np.multiply(N, 4.0, out=N)
+        np.tanh(Z, out=Z)
+    else:  # relu
+        np.greater(Z, 0.0, out=mask)
+        np.maximum(Z, 0.0, out=Z)
+    return Z
+
+
+def _hidden_backward(D, P, N, mask, activation):
+    """(B2), the factor ``g'(Z)``: ``D *= g'(Z)`` in place."""
+    if activation == "relu":
+        np.multiply(D, mask, out=D)
+    else:
+        np.multiply(D, P, out=D)
+        np.multiply(D, N, out=D)
+    return D
+
+
+def _output_cost_delta(Z, Y, D, P, N, mask, c, output_activation):
+    """Per-row cost ``c`` (C2)/(C3) and output delta ``D = A_L - Y`` (B1) from logits ``Z``."""
+    if output_activation == "logistic":
+        t = _exp_neg_abs(Z, N)
+        # c_i = sum_k max(z, 0) - y z + log1p(e^{-|z|})          (C2)
+        np.log1p(t, out=D)
+        np.maximum(Z, 0.0, out=P)
+        D += P
+        np.multiply(Y, Z, out=P)
+        D -= P
+        np.sum(D, axis=1, out=c)
+        # D = (1 - y) sigma(z) - y sigma(-z)                      (B1)
+        _sigmoid_pair(t, P, N)  # P = sigma(|z|), N = sigma(-|z|)
+        np.signbit(Z, out=mask)
+        np.copyto(D, P)
+        np.copyto(D, N, where=mask)  # D = sigma(z)
+        np.copyto(P, N, where=~mask)  # P = sigma(-z)
+        np.multiply(Y, P, out=P)
+        np.multiply(Y, D, out=N)
+        D -= N
+        D -= P
+    else:
+        # c_i = log1p(r) - sum_k y_k (z_k - m),  r = sum_{k != top} e^{z_k - m}    (C3)
+        Z -= Z.max(axis=1, keepdims=True)
+        np.exp(Z, out=D)
+        rows = np.arange(Z.shape[0])
+        top = np.argmax(Z, axis=1)
+        D[rows, top] = 0.0
+        r = D.sum(axis=1)
+        np.multiply(Y, Z, out=P)
+        np.sum(P, axis=1, out=c)
+        np.subtract(np.log1p(r), c, out=c)
+        # D = softmax(z) - y; at the top unit 1/(1+r) - y = ((1 - y) - y r) / (1 + r)  (B1)
+        inv = np.reciprocal(r + 1.0)
+        D *= inv[:, None]
+        y_top = Y[rows, top]
+        D -= Y
+        D[rows, top] = ((1.0 - y_top) - y_top * r) * inv
+    return c, D
+
+
+def _accumulate(coefs, intercepts, X, Y, sample_weight, grad_coefs, grad_intercepts,
+                ws, activation, output_activation, first):
+    """Partial sums over one block of rows: returns ``sum_i s_i c_i`` and adds
+    ``A_l^T (s * D_{l+1})`` to ``grad_coefs[l]`` and ``sum_i s_i D_{l+1,i}`` to
+    ``grad_intercepts[l]`` (the unnormalised sums of (C1), (G1), (G2))."""
+    m = X.shape[0]
+    n_layers = len(coefs)
+    Zs = [z[:m] for z in ws.Z]
+    Ps = [p[:m] for p in ws.P]
+    Ns = [q[:m] for q in ws.N]
+    Ds = [d[:m] for d in ws.D]
+    masks = [k[:m] for k in ws.mask]
+    c = ws.c[:m]
+
+    activations = [X]
+    for l in range(n_layers):
+        Z = _affine(activations[l], coefs[l], intercepts[l], Zs[l])
+        if l + 1 < n_layers:
+            activations.append(_hidden_forward(Z, Ps[l], Ns[l], masks[l], activation))
+    c, D = _output_cost_delta(
+        Zs[-1], Y, Ds[-1], Ps[-1], Ns[-1], masks[-1], c, output_activation
+    )
+    if sample_weight is None:
+        block_cost = float(c.sum(dtype=np.float64))
+    else:
+        block_cost = float(np.dot(c.astype(np.float64, copy=False), sample_weight))
+        D *= sample_weight[:, None]
+
+    deltas = [None] * n_layers
+    deltas[-1] = D
+    for l in range(n_layers - 1, 0, -1):
+        np.matmul(deltas[l], coefs[l].T, out=Ds[l - 1])
+        deltas[l - 1] = _hidden_backward(Ds[l - 1], Ps[l - 1], Ns[l - 1], masks[l - 1],
+                                         activation)
+    for l in range(n_layers):
+        A = activations[l]
+        gW = A.T @ deltas[l]
+        gb = deltas[l].sum(axis=0)
+        if first:
+            grad_coefs[l][...] = gW
+            grad_intercepts[l][...] = gb
+        else:
+            grad_coefs[l] += gW
+            grad_intercepts[l] += gb
+    return block_cost
+
+
+def _as_float_matrix(X, dtype):
+    if sp.issparse(X):
+        X = X.tocsr() if X.format != "csr" else X
+        return X.astype(dtype, copy=False)
+    return np.asarray(X, dtype=dtype)
+
+
+def cost_and_gradient(theta, X, Y, layer_sizes, *, alpha=0.0, sample_weight=None,
+                      activation="logistic", output_activation="logistic",
+                      block_size=None, workspace=None):
+    """Regularised cross-entropy cost (C1) and its gradient by backpropagation (B1)-(G2).
+
+    Parameters
+    ----------
+    theta : ndarray of shape (n_params,)
+        All weights and intercepts, as made by :func:`pack`.
+    X : {ndarray, sparse matrix} of shape (n_samples, n_features)
+        Inputs. The computation runs in float32 if `X` is float32, else in float64.
+    Y : ndarray of shape (n_samples, n_outputs)
+        0/1 indicator matrix of the targets.
+    layer_sizes : sequence of int
+        ``(n_features, *hidden_layer_sizes, n_outputs)``.
+    alpha : float, default=0.0
+        L2 penalty on the weights (intercepts are not penalised), as in (C1).
+    sample_weight : ndarray of shape (n_samples,), default=None
+        Weights ``s``; ``None`` means every sample weighs 1.
+    activation : {"logistic", "tanh", "relu"}, default="logistic"
+        Hidden activation ``g``.
+    output_activation : {"logistic", "softmax"}, default="logistic"
+        Output units: independent sigmoids (C2) or one softmax (C3).
+    block_size : int, default=None
+        Rows per block; ``None`` picks a cache-friendly size. The result does not depend
+        on it beyond rounding.
+    workspace : object, default=None
+        Buffers from a previous call with the same shapes, to avoid reallocating them
+        (internal; ``None`` allocates).
+
+    Returns
+    -------
+    cost : float
+        ``J(theta)``.
+    grad : ndarray of shape (n_params,)
+        ``dJ/dtheta`` in the layout of `theta`, in the computation dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_bp.backprop import cost_and_gradient, n_params
+    >>> X = np.array([[0.0, 1.0], [1.0, 0.0]])
+    >>> Y = np.array([[1.0], [0.0]])
+    >>> cost, grad = cost_and_gradient(np.zeros(n_params((2, 3, 1))), X, Y, (2, 3, 1))
+    >>> round(cost, 6)   # one sigmoid output at 0.5: log 2
+    0.693147
+    >>> grad.shape
+    (13,)
+    """
+    _check_activations(activation, output_activation)
+    dtype = _work_dtype(X)
+    X = _as_float_matrix(X, dtype)
+    Y = np.asarray(Y, dtype=dtype)
+    layer_sizes = tuple(int(h) for h in layer_sizes)
+    n_samples = X.shape[0]
+    if Y.ndim != 2 or Y.shape != (n_samples, layer_sizes[-1]):
+        raise ValueError(
+            f"Y has shape {Y.shape}, expected (n_samples, n_outputs) = "
+            f"({n_samples}, {layer_sizes[-1]})."
+        )
+    if X.shape[1] != layer_sizes[0]:
+        raise ValueError(
+            f"X has {X.shape[1]} features, but layer_sizes[0] is {layer_sizes[0]}."
+        )
+    theta_work = np.asarray(theta).astype(dtype, copy=False)
+    coefs, intercepts = unpack(theta_work, layer_sizes)
+    grad = np.zeros(theta_work.shape, dtype)
+    grad_coefs, grad_intercepts = unpack(grad, layer_sizes)
+    if sample_weight is None:
+        weight_sum = float(n_samples)
+    else:
+        sample_weight = np.asarray(sample_weight, dtype=np.float64)
+        weight_sum = float(sample_weight.sum())
+
+    rows = int(block_size) if block_size else block_rows(layer_sizes, n_samples)
+    rows = max(1, min(rows, n_samples))
+    if workspace is None or not workspace.fits(layer_sizes, rows, dtype):
+        workspace = _Workspace(layer_sizes, rows, dtype)
+
+    loss_sum = 0.0
+    for start in range(0, n_samples, rows):
+        stop = min(start + rows, n_samples)
+        sw = None if sample_weight is None else sample_weight[start:stop]
+        sw_block = None if sw is None else sw.astype(dtype, copy=False)
+        loss_sum += _accumulate(
+            coefs, intercepts, X[start:stop], Y[start:stop], sw_block,
+            grad_coefs, grad_intercepts, workspace, activation, output_activation,
+            first=start == 0,
+        )
+
+    # Normalise once and add the penalty (C1), (G1), (G2).
+    penalty = 0.0
+    for W, gW in zip(coefs, grad_coefs):
+        penalty += float(np.dot(W.ravel(), W.ravel()))
+        if alpha:
+            gW += alpha * W
+    grad /= weight_sum
+    cost = (loss_sum + 0.5 * alpha * penalty) / weight_sum
+    return cost, grad
+
+
+def forward(coefs, intercepts, X, *, activation="logistic", block_size=None):
+    """Output logits ``Z_L`` by (F1)-(F2), computed in row blocks.
+
+    Parameters
+    ----------
+    coefs, intercepts : list of ndarray
+        As returned by :func:`unpack`.
+    X : {ndarray, sparse matrix} of shape (n_samples, n_features)
+    activation : {"logistic", "tanh", "relu"}, default="logistic"
+    block_size : int, default=None
+        Rows per block; bounds the memory of the hidden activations.
+
+    Returns
+    -------
+    Z : ndarray of shape (n_samples, n_outputs)
+        Logits of the output layer, before the output activation (F3).
+    """
+    _check_activations(activation, "logistic")
+    dtype = _work_dtype(X)
+    X = _as_float_matrix(X, dtype)
+    coefs = [np.asarray(W, dtype=dtype) for W in coefs]
+    intercepts = [np.asarray(b, dtype=dtype) for b in intercepts]
+    layer_sizes = (X.shape[1],) + tuple(W.shape[1] for W in coefs)
+    n_samples = X.shape[0]
+    out = np.empty((n_samples, layer_sizes[-1]), dtype)
+    if n_samples == 0:
+        return out
+    rows = int(block_size) if block_size else block_rows(layer_sizes, n_samples)
+    ws = _Workspace(layer_sizes, min(rows, n_samples), dtype)
+    for start in range(0, n_samples, ws.rows):
+        stop = min(start + ws.rows, n_samples)
+        m = stop - start
+        A = X[start:stop]
+        for l in range(len(coefs) - 1):
+            Z = _affine(A, coefs[l], intercepts[l], ws.Z[l][:m])
+            A = _hidden_forward(Z, ws.P[l][:m], ws.N[l][:m], ws.mask[l][:m], activation)
+        _affine(A, coefs[-1], intercepts[-1], out[start:stop])
+    return out
+
+
+def _debug_matrix(rows, cols):
+    """The classic exercise's deterministic matrix: ``sin(1..rows*cols) / 10``, filled
+    column by column (its ``debugInitializeWeights``)."""
+    values = np.sin(np.arange(1, rows * cols + 1)) / 10.0
+    return values.reshape((rows, cols), order="F")
+
+
+def check_gradient(theta=None, X=None, Y=None, layer_sizes=None, *, alpha=0.0,
+                   sample_weight=None, activation="logistic",
+                   output_activation="logistic", epsilon=1e-5):
+    """Compare the backpropagation gradient with central finite differences.
+
+    With no arrays given, it builds the classic exercise's small debug network (3 inputs,
+    5 hidden units, 3 outputs, 5 samples, weights and inputs ``sin(1..numel) / 10``,
+    labels ``1 + (1..m mod 3)``). Use it after changing the maths: a correct gradient
+    gives a relative difference around 1e-10.
+
+    Parameters
+    ----------
+    theta : ndarray of shape (n_params,), default=None
+    X : ndarray of shape (n_samples, n_features), default=None
+    Y : ndarray of shape (n_samples, n_outputs), default=None
+    layer_sizes : sequence of int, default=None
+        Needed when `theta`, `X`, `Y` are given.
+    alpha, sample_weight, activation, output_activation
+        As in :func:`cost_and_gradient`.
+    epsilon : float, default=1e-5
+        Step of the central differences ``(J(theta + e) - J(theta - e)) / (2 epsilon)``.
+
+    Returns
+    -------
+    relative_difference : float
+        ``||numerical - backprop|| / ||numerical + backprop||``.
+
+    Examples
+    --------
+    >>> from sklearn_bp.backprop import check_gradient
+    >>> check_gradient() < 1e-9
+    True
+    >>> check_gradient(alpha=3.0, output_activation="softmax") < 1e-9
+    True
+    """
+    if X is None:
+        layer_sizes = (3, 5, 3) if layer_sizes is None else tuple(layer_sizes)
+        m = 5
+        if theta is None:
+            # The course's Theta_l is (fan_out, 1 + fan_in) with the bias in column 0.
+            thetas = [_debug_matrix(fan_out, 1 + fan_in)
+                      for fan_in, fan_out in zip(layer_sizes[:-1], layer_sizes[1:])]
+            theta = pack([T[:, 1:].T for T in thetas], [T[:, 0] for T in thetas])
+        X = _debug_matrix(m, layer_sizes[0])
+        labels = 1 + np.arange(1, m + 1) % layer_sizes[-1]
+        Y = (labels[:, None] == np.arange(1, layer_sizes[-1] + 1)).astype(float)
+    elif theta is None or Y is None or layer_sizes is None:
+        raise ValueError("Give theta, X, Y and layer_sizes together, or none of them.")
+    theta = np.asarray(theta, dtype=np.float64)
+    kwargs = dict(alpha=alpha, sample_weight=sample_weight, activation=activation,
+                  output_activation=output_activation)
+    _, grad = cost_and_gradient(theta, X, Y, layer_sizes, **kwargs)
+    numerical = np.empty_like(theta)
+    shifted = theta.copy()
+    for i in range(theta.size):
+        shifted[i] = theta[i] + epsilon
+        plus, _ = cost_and_gradient(shifted, X, Y, layer_sizes, **kwargs)
+        shifted[i] = theta[i] - epsilon
+        minus, _ = cost_and_gradient(shifted, X, Y, layer_sizes, **kwargs)
+        shifted[i] = theta[i]
+        numerical[i] = (plus - minus) / (2 * epsilon)
+    denominator = np.linalg.norm(numerical + grad)
+    if denominator == 0:
+        return 0.0
+    return float(np.linalg.norm(numerical - grad) / denominator)

@@ -298,21 +298,34 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         self.loss_curve_ = loss_curve
         return self
 
-    def _minimize(self, theta0, X, Y, layer_sizes, sample_weight):
-        """One ``scipy.optimize.minimize`` call; returns weights, loss, iterations, curve."""
+    def _objective(self, X, Y, layer_sizes, sample_weight):
+        """``theta -> (cost, grad)`` for ``minimize(jac=True)``; it never writes to self.
+
+        The one place that says where the cost and gradient are computed: subclasses
+        (for example a distributed evaluator) override it and keep everything else.
+        """
         workspace = None
-        last = {}
 
         def objective(theta):
             nonlocal workspace
             if workspace is None:
                 rows = backprop.block_rows(layer_sizes, X.shape[0])
                 workspace = backprop._Workspace(layer_sizes, rows, backprop._work_dtype(X))
-            cost, grad = backprop.cost_and_gradient(
+            return backprop.cost_and_gradient(
                 theta, X, Y, layer_sizes, alpha=self.alpha, sample_weight=sample_weight,
                 activation=self.activation, output_activation=self.output_activation,
                 workspace=workspace,
             )
+
+        return objective
+
+    def _minimize(self, theta0, X, Y, layer_sizes, sample_weight):
+        """One ``scipy.optimize.minimize`` call; returns weights, loss, iterations, curve."""
+        evaluate = self._objective(X, Y, layer_sizes, sample_weight)
+        last = {}
+
+        def objective(theta):
+            cost, grad = evaluate(theta)
             last["x"], last["grad"] = theta, grad
             return cost, grad
 

@@ -67,9 +67,13 @@ __all__ = [
     "log_sigmoid",
     "softmax",
     "log_softmax",
+    "n_params",
     "pack",
     "unpack",
+    "block_rows",
     "forward",
+    "partial_sums",
+    "finish",
     "cost_and_gradient",
     "check_gradient",
 ]
@@ -505,6 +509,106 @@ def _as_float_matrix(X, dtype):
     return np.asarray(X, dtype=dtype)
 
 
+def _prepare(theta, X, Y, layer_sizes, activation, output_activation):
+    """Validate shapes and cast everything to the computation dtype."""
+    _check_activations(activation, output_activation)
+    dtype = _work_dtype(X)
+    X = _as_float_matrix(X, dtype)
+    Y = np.asarray(Y, dtype=dtype)
+    layer_sizes = tuple(int(h) for h in layer_sizes)
+    n_samples = X.shape[0]
+    if Y.ndim != 2 or Y.shape != (n_samples, layer_sizes[-1]):
+        raise ValueError(
+            f"Y has shape {Y.shape}, expected (n_samples, n_outputs) = "
+            f"({n_samples}, {layer_sizes[-1]})."
+        )
+    if X.shape[1] != layer_sizes[0]:
+        raise ValueError(
+            f"X has {X.shape[1]} features, but layer_sizes[0] is {layer_sizes[0]}."
+        )
+    theta = np.asarray(theta).astype(dtype, copy=False)
+    return theta, X, Y, layer_sizes, dtype
+
+
+def partial_sums(theta, X, Y, layer_sizes, *, sample_weight=None, activation="logistic",
+                 output_activation="logistic", block_size=None, workspace=None):
+    """Unnormalised sums of the cost and gradient over the rows of `X`, block by block.
+
+    These are the data terms of (C1), (G1) and (G2) before division by ``S`` and without
+    the penalty: ``loss_sum = sum_i s_i c_i``, and ``grad_sum`` holds
+    ``A_l^T (s * D_{l+1})`` and ``sum_i s_i D_{l+1,i}`` in the layout of `theta`. Sums
+    over disjoint row sets add up, so a distributed evaluator computes them per block
+    and hands their total to :func:`finish`.
+
+    Parameters are as in :func:`cost_and_gradient`.
+
+    Returns
+    -------
+    loss_sum : float
+    grad_sum : ndarray of shape (n_params,)
+    """
+    theta, X, Y, layer_sizes, dtype = _prepare(
+        theta, X, Y, layer_sizes, activation, output_activation
+    )
+    coefs, intercepts = unpack(theta, layer_sizes)
+    grad = np.zeros(theta.shape, dtype)
+    grad_coefs, grad_intercepts = unpack(grad, layer_sizes)
+    n_samples = X.shape[0]
+    if n_samples == 0:
+        return 0.0, grad
+    if sample_weight is not None:
+        sample_weight = np.asarray(sample_weight, dtype=dtype)
+    rows = int(block_size) if block_size else block_rows(layer_sizes, n_samples)
+    rows = max(1, min(rows, n_samples))
+    if workspace is None or not workspace.fits(layer_sizes, rows, dtype):
+        workspace = _Workspace(layer_sizes, rows, dtype)
+
+    loss_sum = 0.0
+    for start in range(0, n_samples, rows):
+        stop = min(start + rows, n_samples)
+        loss_sum += _accumulate(
+            coefs, intercepts, X[start:stop], Y[start:stop],
+            None if sample_weight is None else sample_weight[start:stop],
+            grad_coefs, grad_intercepts, workspace, activation, output_activation,
+            first=start == 0,
+        )
+    return loss_sum, grad
+
+
+def finish(loss_sum, grad_sum, theta, layer_sizes, *, alpha=0.0, weight_sum):
+    """Normalise the partial sums by ``S`` and add the penalty: (C1), (G1), (G2).
+
+    Parameters
+    ----------
+    loss_sum : float
+        ``sum_i s_i c_i`` from :func:`partial_sums`, totalled over all rows.
+    grad_sum : ndarray of shape (n_params,)
+        The matching gradient sums; overwritten with the gradient.
+    theta : ndarray of shape (n_params,)
+    layer_sizes : sequence of int
+    alpha : float, default=0.0
+    weight_sum : float
+        ``S = sum_i s_i`` (``n_samples`` without weights).
+
+    Returns
+    -------
+    cost : float
+    grad : ndarray of shape (n_params,)
+        `grad_sum`, normalised in place.
+    """
+    grad = grad_sum
+    coefs, _ = unpack(np.asarray(theta).astype(grad.dtype, copy=False), layer_sizes)
+    grad_coefs, _ = unpack(grad, layer_sizes)
+    penalty = 0.0
+    for W, gW in zip(coefs, grad_coefs):
+        penalty += float(np.dot(W.ravel(), W.ravel()))
+        if alpha:
+            gW += alpha * W
+    grad /= weight_sum
+    cost = (float(loss_sum) + 0.5 * alpha * penalty) / weight_sum
+    return cost, grad
+
+
 def cost_and_gradient(theta, X, Y, layer_sizes, *, alpha=0.0, sample_weight=None,
                       activation="logistic", output_activation="logistic",
                       block_size=None, workspace=None):
@@ -554,56 +658,16 @@ def cost_and_gradient(theta, X, Y, layer_sizes, *, alpha=0.0, sample_weight=None
     >>> grad.shape
     (13,)
     """
-    _check_activations(activation, output_activation)
-    dtype = _work_dtype(X)
-    X = _as_float_matrix(X, dtype)
-    Y = np.asarray(Y, dtype=dtype)
-    layer_sizes = tuple(int(h) for h in layer_sizes)
-    n_samples = X.shape[0]
-    if Y.ndim != 2 or Y.shape != (n_samples, layer_sizes[-1]):
-        raise ValueError(
-            f"Y has shape {Y.shape}, expected (n_samples, n_outputs) = "
-            f"({n_samples}, {layer_sizes[-1]})."
-        )
-    if X.shape[1] != layer_sizes[0]:
-        raise ValueError(
-            f"X has {X.shape[1]} features, but layer_sizes[0] is {layer_sizes[0]}."
-        )
-    theta_work = np.asarray(theta).astype(dtype, copy=False)
-    coefs, intercepts = unpack(theta_work, layer_sizes)
-    grad = np.zeros(theta_work.shape, dtype)
-    grad_coefs, grad_intercepts = unpack(grad, layer_sizes)
-    if sample_weight is None:
-        weight_sum = float(n_samples)
-    else:
-        sample_weight = np.asarray(sample_weight, dtype=np.float64)
-        weight_sum = float(sample_weight.sum())
-
-    rows = int(block_size) if block_size else block_rows(layer_sizes, n_samples)
-    rows = max(1, min(rows, n_samples))
-    if workspace is None or not workspace.fits(layer_sizes, rows, dtype):
-        workspace = _Workspace(layer_sizes, rows, dtype)
-
-    loss_sum = 0.0
-    for start in range(0, n_samples, rows):
-        stop = min(start + rows, n_samples)
-        sw = None if sample_weight is None else sample_weight[start:stop]
-        sw_block = None if sw is None else sw.astype(dtype, copy=False)
-        loss_sum += _accumulate(
-            coefs, intercepts, X[start:stop], Y[start:stop], sw_block,
-            grad_coefs, grad_intercepts, workspace, activation, output_activation,
-            first=start == 0,
-        )
-
-    # Normalise once and add the penalty (C1), (G1), (G2).
-    penalty = 0.0
-    for W, gW in zip(coefs, grad_coefs):
-        penalty += float(np.dot(W.ravel(), W.ravel()))
-        if alpha:
-            gW += alpha * W
-    grad /= weight_sum
-    cost = (loss_sum + 0.5 * alpha * penalty) / weight_sum
-    return cost, grad
+    loss_sum, grad_sum = partial_sums(
+        theta, X, Y, layer_sizes, sample_weight=sample_weight, activation=activation,
+        output_activation=output_activation, block_size=block_size, workspace=workspace,
+    )
+    weight_sum = (
+        float(np.shape(X)[0]) if sample_weight is None
+        else float(np.sum(sample_weight, dtype=np.float64))
+    )
+    return finish(loss_sum, grad_sum, theta, layer_sizes, alpha=alpha,
+                  weight_sum=weight_sum)
 
 
 def forward(coefs, intercepts, X, *, activation="logistic", block_size=None):

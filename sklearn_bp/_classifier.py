@@ -326,7 +326,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
 
         def objective(theta):
             cost, grad = evaluate(theta)
-            last["x"], last["grad"] = theta, grad
+            last["x"], last["grad"] = theta.copy(), grad
             return cost, grad
 
         loss_curve = []

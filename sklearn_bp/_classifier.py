@@ -326,6 +326,13 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
 
         def objective(theta):
             cost, grad = evaluate(theta)
+            if not (np.isfinite(cost) and np.all(np.isfinite(grad))):
+                raise ValueError(
+                    "The cost or its gradient became non-finite (inf or NaN) during the "
+                    "fit, so the optimiser would produce non-finite weights. The data are "
+                    "probably badly scaled: standardise X (for example with "
+                    "StandardScaler), or use a bounded activation such as 'logistic'."
+                )
             last["x"], last["grad"] = theta.copy(), grad
             return cost, grad
 

@@ -1,0 +1,223 @@
+"""The pure maths of sklearn_bp.backprop, tested on tiny arrays against independent oracles."""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.neural_network import MLPClassifier
+from sklearn.preprocessing import LabelBinarizer
+
+from sklearn_bp.backprop import (
+    ACTIVATIONS,
+    OUTPUT_ACTIVATIONS,
+    check_gradient,
+    cost_and_gradient,
+    finish,
+    forward,
+    n_params,
+    pack,
+    partial_sums,
+    sigmoid,
+    sigmoid_gradient,
+    unpack,
+)
+
+
+def _random_problem(layer_sizes, n_samples=9, seed=0, output_activation="logistic"):
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n_samples, layer_sizes[0]))
+    if output_activation == "softmax":
+        Y = np.eye(layer_sizes[-1])[rng.randint(0, layer_sizes[-1], n_samples)]
+    else:
+        Y = (rng.uniform(size=(n_samples, layer_sizes[-1])) < 0.5).astype(float)
+    theta = rng.normal(scale=0.7, size=n_params(layer_sizes))
+    return theta, X, Y, rng.uniform(0.2, 2.0, n_samples)
+
+
+def test_sigmoid_values():
+    assert sigmoid(0.0) == 0.5
+    assert sigmoid_gradient(0.0) == 0.25
+    z = np.linspace(-30, 30, 61)
+    np.testing.assert_allclose(sigmoid(z), 1 / (1 + np.exp(-z)), rtol=1e-15)
+    np.testing.assert_allclose(sigmoid(z) + sigmoid(-z), 1.0, rtol=1e-15)
+    # Where a * (1 - a) has lost every digit, sigma(z) sigma(-z) still equals e^{-z}.
+    assert sigmoid(40.0) * (1 - sigmoid(40.0)) == 0.0
+    np.testing.assert_allclose(sigmoid_gradient(40.0), np.exp(-40.0), rtol=1e-14)
+
+
+def test_pack_unpack_round_trip_and_views():
+    layer_sizes = (4, 3, 2, 5)
+    rng = np.random.RandomState(0)
+    coefs = [rng.normal(size=(a, b)) for a, b in zip(layer_sizes[:-1], layer_sizes[1:])]
+    intercepts = [rng.normal(size=b) for b in layer_sizes[1:]]
+    theta = pack(coefs, intercepts)
+    assert theta.shape == (n_params(layer_sizes),)
+    got_coefs, got_intercepts = unpack(theta, layer_sizes)
+    for a, b in zip(coefs + intercepts, got_coefs + got_intercepts):
+        assert a.shape == b.shape
+        np.testing.assert_array_equal(a, b)
+        assert np.shares_memory(b, theta)  # views, no copies
+    got_coefs[1][0, 0] = 123.0
+    assert 123.0 in theta
+    with pytest.raises(ValueError, match="pack"):
+        unpack(theta[:-1], layer_sizes)
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("output_activation", OUTPUT_ACTIVATIONS)
+@pytest.mark.parametrize("hidden", [(5,), (4, 3), (3, 4, 2)])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("alpha", [0.0, 0.7])
+def test_gradient_matches_central_differences(activation, output_activation, hidden,
+                                              weighted, alpha):
+    layer_sizes = (3, *hidden, 3)
+    theta, X, Y, sample_weight = _random_problem(
+        layer_sizes, output_activation=output_activation
+    )
+    if activation == "relu":
+        # Keep every hidden pre-activation away from relu's kink, where central
+        # differences are meaningless: shift intercepts until |Z| > 1e-3 everywhere.
+        theta = theta.copy()
+        coefs, intercepts = unpack(theta, layer_sizes)
+        A = X
+        for W, b in zip(coefs[:-1], intercepts[:-1]):
+            Z = A @ W + b
+            while np.min(np.abs(Z)) < 1e-3:
+                b += 1e-2
+                Z = A @ W + b
+            A = np.maximum(Z, 0)
+    diff = check_gradient(
+        theta, X, Y, layer_sizes, alpha=alpha,
+        sample_weight=sample_weight if weighted else None,
+        activation=activation, output_activation=output_activation,
+    )
+    assert diff < 1e-7
+
+
+def _mlp_loss_and_grad(mlp, theta, X, Y, sample_weight):
+    n_layers = len(mlp.coefs_) + 1
+    coef_grads = [np.empty_like(W) for W in mlp.coefs_]
+    intercept_grads = [np.empty_like(b) for b in mlp.intercepts_]
+    return mlp._loss_grad_lbfgs(
+        theta.copy(), X, Y, sample_weight, [X] + [None] * (n_layers - 1),
+        [None] * (n_layers - 1), coef_grads, intercept_grads,
+    )
+
+
+@pytest.mark.parametrize("kind", ["binary", "multilabel", "multiclass"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_same_objective_as_mlpclassifier(kind, weighted):
+    """Oracle: MLPClassifier computes the same loss and gradient for the same weights."""
+    rng = np.random.RandomState(1)
+    X = rng.normal(size=(40, 4))
+    labels = rng.randint(0, 3, 40)
+    y = {"binary": labels % 2, "multiclass": labels,
+         "multilabel": (rng.uniform(size=(40, 3)) < 0.5).astype(int)}[kind]
+    sample_weight = rng.uniform(0.1, 3.0, 40) if weighted else None
+    mlp = MLPClassifier(hidden_layer_sizes=(5, 3), activation="logistic", solver="lbfgs",
+                        alpha=0.7, max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        mlp.fit(X, y, sample_weight=sample_weight)
+    Y = LabelBinarizer().fit(y).transform(y).astype(float)
+    output_activation = "softmax" if kind == "multiclass" else "logistic"
+    assert mlp.out_activation_ == output_activation
+    theta = pack(mlp.coefs_, mlp.intercepts_)
+    layer_sizes = (4, 5, 3, Y.shape[1])
+
+    mlp_loss, mlp_grad = _mlp_loss_and_grad(mlp, theta, X, Y, sample_weight)
+    cost, grad = cost_and_gradient(theta, X, Y, layer_sizes, alpha=0.7,
+                                   sample_weight=sample_weight,
+                                   output_activation=output_activation)
+    np.testing.assert_allclose(cost, mlp_loss, rtol=1e-13)
+    np.testing.assert_allclose(grad, mlp_grad, rtol=1e-10, atol=1e-15)
+    # MLPClassifier's own stored loss_ is the objective at its final weights.
+    np.testing.assert_allclose(cost, mlp.loss_, rtol=1e-13)
+
+
+def test_course_cost_and_penalty_by_hand():
+    """A 2-2-1 network worked by hand (plain Python floats) matches (C1)."""
+    layer_sizes = (2, 2, 1)
+    W0, b0 = np.array([[0.1, -0.2], [0.3, 0.4]]), np.array([0.05, -0.05])
+    W1, b1 = np.array([[0.5], [-0.6]]), np.array([0.2])
+    X = np.array([[1.0, 2.0], [-1.0, 0.5]])
+    Y = np.array([[1.0], [0.0]])
+    theta = pack([W0, W1], [b0, b1])
+    import math
+
+    def s(v):
+        return 1 / (1 + math.exp(-v))
+
+    total = 0.0
+    for (x1, x2), (y,) in zip(X, Y):
+        h = [s(x1 * W0[0, j] + x2 * W0[1, j] + b0[j]) for j in range(2)]
+        a = s(h[0] * W1[0, 0] + h[1] * W1[1, 0] + b1[0])
+        total += -(y * math.log(a) + (1 - y) * math.log(1 - a))
+    alpha = 0.3
+    squares = sum(float(v) ** 2 for v in np.concatenate([W0.ravel(), W1.ravel()]))
+    expected = total / 2 + alpha / (2 * 2) * squares
+    cost, _ = cost_and_gradient(theta, X, Y, layer_sizes, alpha=alpha)
+    assert cost == pytest.approx(expected, rel=1e-14)
+
+
+def test_sparse_input_equals_dense():
+    layer_sizes = (6, 4, 2)
+    theta, X, Y, sample_weight = _random_problem(layer_sizes, n_samples=12)
+    X[X < 0.3] = 0.0
+    dense = cost_and_gradient(theta, X, Y, layer_sizes, alpha=0.1,
+                              sample_weight=sample_weight)
+    for fmt in (sp.csr_matrix, sp.csc_matrix, sp.csr_array):
+        sparse = cost_and_gradient(theta, fmt(X), Y, layer_sizes, alpha=0.1,
+                                   sample_weight=sample_weight)
+        np.testing.assert_allclose(sparse[0], dense[0], rtol=1e-14)
+        np.testing.assert_allclose(sparse[1], dense[1], rtol=1e-12, atol=1e-16)
+    np.testing.assert_allclose(
+        forward(*unpack(theta, layer_sizes), sp.csr_matrix(X)),
+        forward(*unpack(theta, layer_sizes), X), rtol=1e-14,
+    )
+
+
+def test_partial_sums_add_up_over_row_splits():
+    layer_sizes = (3, 4, 3)
+    theta, X, Y, sample_weight = _random_problem(layer_sizes, n_samples=20,
+                                                 output_activation="softmax")
+    kwargs = dict(output_activation="softmax")
+    whole = cost_and_gradient(theta, X, Y, layer_sizes, alpha=0.2,
+                              sample_weight=sample_weight, **kwargs)
+    loss_sum, grad_sum = 0.0, np.zeros_like(theta)
+    for rows in (slice(0, 7), slice(7, 8), slice(8, 20)):
+        part_loss, part_grad = partial_sums(theta, X[rows], Y[rows], layer_sizes,
+                                            sample_weight=sample_weight[rows], **kwargs)
+        loss_sum += part_loss
+        grad_sum += part_grad
+    cost, grad = finish(loss_sum, grad_sum, theta, layer_sizes, alpha=0.2,
+                        weight_sum=sample_weight.sum())
+    np.testing.assert_allclose(cost, whole[0], rtol=1e-13)
+    np.testing.assert_allclose(grad, whole[1], rtol=1e-12, atol=1e-16)
+
+
+def test_forward_matches_plain_numpy():
+    layer_sizes = (5, 4, 3, 2)
+    theta, X, _, _ = _random_problem(layer_sizes)
+    coefs, intercepts = unpack(theta, layer_sizes)
+    A = X
+    for W, b in zip(coefs[:-1], intercepts[:-1]):
+        A = np.tanh(A @ W + b)
+    expected = A @ coefs[-1] + intercepts[-1]
+    np.testing.assert_allclose(forward(coefs, intercepts, X, activation="tanh"),
+                               expected, rtol=1e-13)
+
+
+def test_bad_arguments_are_named():
+    layer_sizes = (3, 2, 1)
+    theta, X, Y, _ = _random_problem(layer_sizes)
+    with pytest.raises(ValueError, match="activation='sigmoid'"):
+        cost_and_gradient(theta, X, Y, layer_sizes, activation="sigmoid")
+    with pytest.raises(ValueError, match="Y has shape"):
+        cost_and_gradient(theta, X, Y[:, [0, 0]], layer_sizes)
+    with pytest.raises(ValueError, match="features"):
+        cost_and_gradient(theta, X[:, :2], Y, layer_sizes)
+    with pytest.raises(ValueError, match="together"):
+        check_gradient(theta, X)

@@ -1,0 +1,232 @@
+"""BackpropClassifier: targets, fitted attributes, warnings, and use in scikit-learn."""
+
+import io
+import warnings
+from contextlib import redirect_stdout
+
+import joblib
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.datasets import load_digits, load_iris, make_classification
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_bp import BackpropClassifier
+from sklearn_bp.backprop import cost_and_gradient, pack
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+def _quiet_fit(model, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return model.fit(*args, **kwargs)
+
+
+def test_fitted_attributes_multiclass(digits):
+    X, y = digits
+    model = BackpropClassifier(hidden_layer_sizes=(25, 12), alpha=1.0, max_iter=30,
+                               random_state=0)
+    _quiet_fit(model, X[:300], y[:300])
+    np.testing.assert_array_equal(model.classes_, np.arange(10))
+    assert model.n_features_in_ == 64
+    assert [W.shape for W in model.coefs_] == [(64, 25), (25, 12), (12, 10)]
+    assert [b.shape for b in model.intercepts_] == [(25,), (12,), (10,)]
+    assert model.n_layers_ == 4 and model.n_outputs_ == 10
+    assert model.out_activation_ == "logistic"
+    assert 1 <= model.n_iter_ <= 30
+    assert len(model.loss_curve_) == model.n_iter_
+    # loss_curve_ is the cost after each iteration: it ends at loss_ and never rises.
+    assert model.loss_curve_[-1] == pytest.approx(model.loss_, rel=1e-12)
+    assert np.all(np.diff(model.loss_curve_) <= 1e-12)
+    # loss_ is the objective (C1) at the fitted weights.
+    Y = (y[:300, None] == model.classes_).astype(float)
+    cost, _ = cost_and_gradient(pack(model.coefs_, model.intercepts_), X[:300], Y,
+                                (64, 25, 12, 10), alpha=1.0)
+    assert cost == pytest.approx(model.loss_, rel=1e-12)
+
+
+@pytest.mark.parametrize("output_activation", ["logistic", "softmax"])
+def test_binary(output_activation):
+    X, y = make_classification(200, 6, random_state=0)
+    labels = np.array(["no", "yes"])[y]
+    model = BackpropClassifier(hidden_layer_sizes=(8,), output_activation=output_activation,
+                               random_state=0).fit(X, labels)
+    proba = model.predict_proba(X)
+    assert proba.shape == (200, 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-14)
+    # Ours is computed from the logits; log(proba) loses the digits of 1 - tiny.
+    np.testing.assert_allclose(model.predict_log_proba(X), np.log(proba), rtol=1e-10,
+                               atol=1e-15)
+    decision = model.decision_function(X)
+    assert decision.shape == (200,)
+    np.testing.assert_array_equal(model.predict(X), labels[0:0].tolist() or
+                                  np.where(decision > 0, "yes", "no"))
+    assert model.predict(X).dtype.kind == labels.dtype.kind
+    assert model.n_outputs_ == (1 if output_activation == "logistic" else 2)
+    assert roc_auc_score(labels == "yes", proba[:, 1]) > 0.95
+    assert model.score(X, labels) > 0.9
+
+
+def test_multiclass_logistic_outputs_are_normalised():
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    model = BackpropClassifier(hidden_layer_sizes=(10,), random_state=0).fit(X, y)
+    proba = model.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-14)
+    # Normalised sigmoids: proba_k = sigma(z_k) / sum_j sigma(z_j).
+    s = 1 / (1 + np.exp(-model.decision_function(X)))
+    np.testing.assert_allclose(proba, s / s.sum(axis=1, keepdims=True), rtol=1e-12)
+    # Ours is computed from the logits; log(proba) loses the digits of 1 - tiny.
+    np.testing.assert_allclose(model.predict_log_proba(X), np.log(proba), rtol=1e-10,
+                               atol=1e-15)
+    np.testing.assert_array_equal(model.predict(X), np.argmax(proba, axis=1))
+    assert model.score(X, y) > 0.95
+
+
+def test_multilabel():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(150, 5))
+    Y = np.column_stack([X[:, 0] > 0, X[:, 1] + X[:, 2] > 0, X[:, 3] < 0.5]).astype(int)
+    model = BackpropClassifier(hidden_layer_sizes=(20,), random_state=0).fit(X, Y)
+    proba = model.predict_proba(X)
+    assert proba.shape == (150, 3)
+    assert not np.allclose(proba.sum(axis=1), 1.0)  # independent labels
+    np.testing.assert_array_equal(model.predict(X), (proba > 0.5).astype(int))
+    assert model.score(X, Y) > 0.9
+    with pytest.raises(ValueError, match="multilabel"):
+        BackpropClassifier(output_activation="softmax").fit(X, Y)
+
+
+def test_initial_weights_depend_only_on_shapes_and_seed():
+    """Glorot-uniform drawn exactly as MLPClassifier draws it, independent of the data."""
+    rng = np.random.RandomState(3)
+    X1, X2 = rng.normal(size=(30, 4)), 100 * rng.uniform(size=(30, 4))
+    y = np.arange(30) % 3
+    kwargs = dict(hidden_layer_sizes=(6,), max_iter=1, random_state=7)
+    ours = [_quiet_fit(BackpropClassifier(**kwargs), X, y) for X in (X1, X2)]
+    theirs = _quiet_fit(MLPClassifier(solver="lbfgs", activation="logistic", **kwargs), X1, y)
+    # After one iteration the weights differ, so compare the initial draws instead.
+    from sklearn_bp._classifier import _glorot_init
+
+    theta0 = _glorot_init((4, 6, 3), "logistic", np.float64, np.random.RandomState(7))
+    mlp_rng = np.random.RandomState(7)
+    expected = []
+    for fan_in, fan_out in [(4, 6), (6, 3)]:
+        bound = np.sqrt(2 / (fan_in + fan_out))
+        expected.append((mlp_rng.uniform(-bound, bound, (fan_in, fan_out)),
+                         mlp_rng.uniform(-bound, bound, fan_out)))
+    np.testing.assert_array_equal(
+        theta0, pack([w for w, _ in expected], [b for _, b in expected]))
+    assert all(W.shape == V.shape for W, V in zip(ours[0].coefs_, theirs.coefs_))
+
+
+def test_convergence_warnings_name_the_limit(digits):
+    X, y = digits
+    with pytest.warns(ConvergenceWarning, match="max_iter"):
+        model = BackpropClassifier(hidden_layer_sizes=(10,), max_iter=3).fit(X, y)
+    assert model.n_iter_ == 3
+    with pytest.warns(ConvergenceWarning, match="max_fun"):
+        model = BackpropClassifier(hidden_layer_sizes=(10,), max_fun=5).fit(X, y)
+    assert model.n_iter_ <= 5
+
+
+def test_non_finite_objective_raises_a_clear_error():
+    """An unbounded relu network on data near float64's maximum overflows to inf - inf."""
+    rng = np.random.RandomState(0)
+    X = np.finfo(np.float64).max * rng.uniform(size=(10, 2))
+    y = np.arange(10) % 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        with pytest.raises(ValueError, match="non-finite.*StandardScaler"):
+            BackpropClassifier(hidden_layer_sizes=(3, 3), activation="relu",
+                               random_state=0).fit(X, y)
+    # The logistic network saturates instead and fits finite weights.
+    model = BackpropClassifier(hidden_layer_sizes=(3,), random_state=0).fit(X, y)
+    assert all(np.all(np.isfinite(W)) for W in model.coefs_)
+
+
+def test_verbose_prints_one_line_per_iteration():
+    X, y = load_iris(return_X_y=True)
+    out = io.StringIO()
+    with redirect_stdout(out):
+        model = _quiet_fit(BackpropClassifier(hidden_layer_sizes=(5,), max_iter=7,
+                                              verbose=1, random_state=0), X, y)
+    lines = out.getvalue().strip().splitlines()
+    assert len(lines) == model.n_iter_ == 7
+    assert lines[0].startswith("Iteration 1, loss = ")
+    assert "gradient norm" in lines[0] and "nan" not in lines[-1]
+    assert float(lines[-1].split("loss = ")[1].split(",")[0]) == pytest.approx(
+        model.loss_, rel=1e-7)
+
+
+def test_sparse_and_dense_fits_agree():
+    X, y = make_classification(120, 10, random_state=1)
+    X[np.abs(X) < 0.8] = 0.0
+    kwargs = dict(hidden_layer_sizes=(6,), random_state=0, max_iter=50)
+    dense = _quiet_fit(BackpropClassifier(**kwargs), X, y)
+    for fmt in (sp.csr_matrix, sp.csc_matrix):
+        sparse = _quiet_fit(BackpropClassifier(**kwargs), fmt(X), y)
+        np.testing.assert_array_equal(sparse.predict(fmt(X)), dense.predict(X))
+        np.testing.assert_allclose(sparse.predict_proba(X), dense.predict_proba(X),
+                                   atol=1e-6)
+
+
+def test_float32_is_fitted_in_float32(digits):
+    X, y = digits
+    model = _quiet_fit(BackpropClassifier(hidden_layer_sizes=(10,), max_iter=20,
+                                          random_state=0), X.astype(np.float32), y)
+    assert all(W.dtype == np.float32 for W in model.coefs_ + model.intercepts_)
+    reference = _quiet_fit(BackpropClassifier(hidden_layer_sizes=(10,), max_iter=20,
+                                              random_state=0), X, y)
+    assert np.mean(model.predict(X) == reference.predict(X)) > 0.97
+
+
+def test_relu_log_proba_stays_finite_where_proba_underflows():
+    X, y = make_classification(100, 4, random_state=0)
+    model = BackpropClassifier(hidden_layer_sizes=(5,), activation="relu",
+                               random_state=0).fit(X, y)
+    X_far = 1e5 * X[:5]
+    log_proba = model.predict_log_proba(X_far)
+    assert np.all(np.isfinite(log_proba))
+    with np.errstate(divide="ignore"):
+        naive = np.log(model.predict_proba(X_far))
+    assert np.isinf(naive).any()  # what log(predict_proba) would give
+    finite = np.isfinite(naive)
+    np.testing.assert_allclose(log_proba[finite], naive[finite], rtol=1e-10)
+
+
+def test_pipeline_grid_search_and_joblib(tmp_path, digits):
+    X, y = load_digits(return_X_y=True)
+    pipe = Pipeline([("scale", StandardScaler()),
+                     ("net", BackpropClassifier(max_iter=40, random_state=0))])
+    search = GridSearchCV(pipe, {"net__alpha": [1e-2, 1.0],
+                                 "net__hidden_layer_sizes": [(10,), (20,)]}, cv=3)
+    _quiet_fit(search, X[:600], y[:600])
+    assert search.best_score_ > 0.85
+    assert set(search.cv_results_["param_net__alpha"]) == {1e-2, 1.0}
+    path = tmp_path / "model.joblib"
+    joblib.dump(search.best_estimator_, path)
+    loaded = joblib.load(path)
+    np.testing.assert_array_equal(loaded.predict_proba(X[600:]),
+                                  search.best_estimator_.predict_proba(X[600:]))
+
+
+def test_digits_cross_validated_accuracy():
+    """The issue's yardstick: 5-fold CV on standardised digits, hidden (25,), alpha=1."""
+    X, y = load_digits(return_X_y=True)
+    model = make_pipeline(StandardScaler(), BackpropClassifier(
+        hidden_layer_sizes=(25,), alpha=1.0, random_state=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        scores = cross_val_score(model, X, y, cv=5)
+    assert scores.mean() >= 0.93

@@ -41,6 +41,18 @@ def _glorot_init(layer_sizes, activation, dtype, random_state):
     return backprop.pack(coefs, intercepts)
 
 
+def _reject_dask_collections(*arrays):
+    """Refuse dask collections before validation would compute them into memory."""
+    for name, array in zip(("X", "y", "sample_weight"), arrays):
+        if hasattr(array, "__dask_graph__"):
+            raise TypeError(
+                f"BackpropClassifier.fit got a dask collection as {name} "
+                f"({type(array).__name__}) and would compute all of it into this "
+                "process's memory. Use sklearn_bp.dask.DaskBackpropClassifier to fit on "
+                "the Dask workers, or pass in-memory arrays (for example X.compute())."
+            )
+
+
 class BackpropClassifier(ClassifierMixin, BaseEstimator):
     """Multilayer perceptron classifier trained by backpropagation and L-BFGS-B.
 
@@ -216,7 +228,8 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         if y_type != "multilabel-indicator" and classes.shape[0] < 2:
             raise ValueError(
                 "BackpropClassifier needs samples of at least 2 classes in the data, but "
-                f"the data contains only one class: {classes[0]!r}."
+                f"the data contains only one class: {classes.tolist()[0]!r}. Fit it on "
+                "data that contains at least two classes."
             )
         Y = binarizer.transform(y)
         if y_type == "multilabel-indicator" and self.output_activation == "softmax":
@@ -247,6 +260,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         self : BackpropClassifier
             The fitted estimator.
         """
+        _reject_dask_collections(X, y, sample_weight)
         X, y = validate_data(
             self, X, y, accept_sparse="csr", dtype=(np.float64, np.float32),
             multi_output=True,
@@ -258,10 +272,18 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             sample_weight = _check_sample_weight(
                 sample_weight, X, dtype=np.float64, ensure_non_negative=True
             )
-        hidden = self._hidden_sizes()
         y_type, classes, Y = self._targets(y)
         Y = Y.astype(X.dtype)
+        return self._fit_targets(X, Y, sample_weight, y_type, classes)
 
+    def _fit_targets(self, X, Y, sample_weight, y_type, classes):
+        """The part of ``fit`` after validation: initialise, minimise, set attributes.
+
+        It reads only ``X.shape`` and ``X.dtype`` and hands `X`, `Y` and `sample_weight`
+        on to ``_objective``, so a subclass that keeps its data elsewhere
+        (:mod:`sklearn_bp.dask`) passes stand-ins with that shape and dtype.
+        """
+        hidden = self._hidden_sizes()
         if self.warm_start and hasattr(self, "coefs_"):
             if y_type != self._y_type or not np.array_equal(classes, self.classes_):
                 raise ValueError(

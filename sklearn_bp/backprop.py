@@ -53,11 +53,15 @@ How the numbers are computed
   size beyond rounding.
 """
 
-import numbers
 import math
+import numbers
+import os
+
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.linalg import blas as _blas
 
 __all__ = [
     "ACTIVATIONS",
@@ -81,9 +85,14 @@ __all__ = [
 ACTIVATIONS = ("logistic", "tanh", "relu")
 OUTPUT_ACTIVATIONS = ("logistic", "softmax")
 
-# Rows per block are chosen so that one block's widest activation holds about this many
-# numbers: small enough to stay in cache, large enough for efficient matrix products.
-_BLOCK_ELEMENTS = 1 << 17
+# Rows per block are chosen so that one block's widest layer holds about _BLOCK_ELEMENTS
+# numbers and its input about _INPUT_BLOCK_ELEMENTS: small enough for the buffers to stay
+# in cache, large enough for efficient matrix products (measured in benchmarks/run.py).
+_BLOCK_ELEMENTS = 1 << 15
+_INPUT_BLOCK_ELEMENTS = 1 << 17
+
+# BLAS gemm by dtype, to add A^T D into the gradient without a temporary.
+_GEMM = {"d": _blas.dgemm, "f": _blas.sgemm}
 
 
 def _work_dtype(X):
@@ -378,37 +387,91 @@ def _check_activations(activation, output_activation):
         )
 
 
-def block_rows(layer_sizes, n_samples):
-    """Rows per block: about ``2**17`` numbers in the widest layer, at least 64 rows."""
-    widest = max(int(h) for h in layer_sizes)
-    return int(max(1, min(n_samples, max(64, _BLOCK_ELEMENTS // max(widest, 1)))))
+def block_rows(layer_sizes, n_samples, *, n_threads=1):
+    """Rows per block, so that a block's buffers stay small and its products efficient.
+
+    About ``2**15`` numbers in the widest layer after the input (``2**17`` for the input
+    layer, which is only read), and at least 64 rows (256 when the input is wider than
+    256 features, where the matrix products need the rows). With ``n_threads > 1`` the
+    blocks are also small enough to give every thread at least one.
+    """
+    layer_sizes = [max(int(h), 1) for h in layer_sizes]
+    widest = max(layer_sizes[1:], default=1)
+    floor = 256 if layer_sizes[0] > 256 else 64
+    rows = max(floor, min(_BLOCK_ELEMENTS // widest, _INPUT_BLOCK_ELEMENTS // layer_sizes[0]))
+    if n_threads > 1:
+        rows = min(rows, -(-int(n_samples) // int(n_threads)))
+    return int(max(1, min(int(n_samples), rows)))
 
 
-class _Workspace:
-    """Buffers for one block of rows, reused over blocks and over evaluations.
+class _Buffers:
+    """One thread's buffers for a block of ``rows`` rows.
 
     For each layer ``l + 1``: ``Z[l]`` holds the logits, overwritten in place by the
-    activations ``A_{l+1}``; ``P[l]``/``N[l]`` hold what ``g'`` needs (``sigma(|z|)`` and
-    ``sigma(-|z|)`` for logistic, a mask for relu); ``D[l]`` holds the delta ``D_{l+1}``.
+    activations ``A_{l+1}``; ``P[l]`` receives ``g'(Z_{l+1})`` for (B2); ``N[l]`` is
+    scratch in the forward pass and holds the delta ``D_{l+1}`` in the backward pass;
+    ``mask[l]`` is scratch. ``D`` holds the output delta ``D_L``.
     """
 
-    def __init__(self, layer_sizes, rows, dtype):
+    def __init__(self, layer_sizes, rows, dtype, *, gradient=True):
         widths = [int(h) for h in layer_sizes[1:]]
-        self.rows, self.dtype = rows, dtype
+        if not gradient:  # forward only: the output logits go to the caller's array
+            widths = widths[:-1]
         self.Z = [np.empty((rows, h), dtype) for h in widths]
         self.P = [np.empty((rows, h), dtype) for h in widths]
         self.N = [np.empty((rows, h), dtype) for h in widths]
-        self.D = [np.empty((rows, h), dtype) for h in widths]
         self.mask = [np.empty((rows, h), bool) for h in widths]
-        self.c = np.empty(rows, dtype)
+        self.D = np.empty((rows, widths[-1]), dtype) if gradient else None
+        self.index = np.arange(rows)  # row numbers, for the softmax's top unit
+        self.top = np.empty(rows, np.intp)
 
-    def fits(self, layer_sizes, rows, dtype):
-        widths = [int(h) for h in layer_sizes[1:]]
+    def arrays(self):
+        """Every buffer, to account for memory."""
+        return [*self.Z, *self.P, *self.N, *self.mask, self.index, self.top] + (
+            [] if self.D is None else [self.D]
+        )
+
+
+class _Workspace:
+    """Buffers reused over blocks and over evaluations, one set per thread.
+
+    ``buffers[j]`` are thread ``j``'s block buffers (:class:`_Buffers`), ``grads[j - 1]``
+    the gradient sums of thread ``j >= 1`` (thread 0 adds into the returned array).
+    Their size depends on ``rows`` and the layer sizes, never on the number of samples.
+    The threads themselves are started once, on first use, and kept with the workspace.
+    """
+
+    def __init__(self, layer_sizes, rows, dtype, *, n_threads=1):
+        self.layer_sizes = tuple(int(h) for h in layer_sizes)
+        self.rows, self.dtype = int(rows), np.dtype(dtype)
+        self.n_threads = max(1, int(n_threads))
+        self.buffers = [
+            _Buffers(self.layer_sizes, self.rows, self.dtype)
+            for _ in range(self.n_threads)
+        ]
+        size = n_params(self.layer_sizes)
+        self.grads = [np.empty(size, self.dtype) for _ in range(self.n_threads - 1)]
+        self._pool = None
+
+    def fits(self, layer_sizes, rows, dtype, n_threads=1):
         return (
             self.dtype == dtype
             and self.rows >= rows
-            and [z.shape[1] for z in self.Z] == widths
+            and self.n_threads >= n_threads
+            and self.layer_sizes == tuple(int(h) for h in layer_sizes)
         )
+
+    def arrays(self):
+        """Every buffer, to account for memory."""
+        return [a for b in self.buffers for a in b.arrays()] + self.grads
+
+    def pool(self):
+        """The helper threads (``n_threads - 1`` of them), started on first use."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(
+                max_workers=self.n_threads - 1, thread_name_prefix="sklearn_bp"
+            )
+        return self._pool
 
 
 def _affine(A, W, b, out):
@@ -417,43 +480,67 @@ def _affine(A, W, b, out):
         out[...] = A @ W
     else:
         np.matmul(A, W, out=out)
-    out += b
+    np.add(out, b, out=out)
     return out
 
 
-def _hidden_forward(Z, P, N, mask, activation):
-    """(F2) in place: ``Z`` becomes ``A = g(Z)``; ``P``, ``N``, ``mask`` keep ``g'`` (B2)."""
+def _hidden_forward(Z, P, N, mask, activation, derivative=True):
+    """(F2) in place: ``Z`` becomes ``A = g(Z)``, ``P`` receives ``g'(Z)`` for (B2).
+
+    ``N`` and ``mask`` are scratch. With ``derivative=False`` (prediction), ``P`` is
+    scratch too. For logistic units, one ``t = e^{-|z|}`` gives ``sigma(|z|) = 1/(1+t)``
+    and ``sigma(-|z|) = t/(1+t)`` (S1); ``A`` is the first where ``z >= 0`` and the second
+    elsewhere, and ``g' = sigma(|z|) sigma(-|z|)`` (S2), never ``A (1 - A)``.
+    """
     if activation == "logistic":
-        np.signbit(Z, out=mask)
-        _sigmoid_pair(_exp_neg_abs(Z, N), P, N)  # P = sigma(|z|), N = sigma(-|z|)
-        np.copyto(Z, P)
-        np.copyto(Z, N, where=mask)  # A = sigma(z)
+        _exp_neg_abs(Z, N)  # t
+        np.greater_equal(Z, 0.0, out=mask)
+        np.add(N, 1.0, out=P)
+        np.reciprocal(P, out=P)  # sigma(|z|)
+        np.maximum(N, mask, out=Z)  # 1 where z >= 0, t where z < 0 (t <= 1)
+        np.multiply(Z, P, out=Z)  # A = sigma(z)
+        if derivative:
+            np.multiply(N, P, out=N)  # sigma(-|z|)
+            np.multiply(P, N, out=P)  # g'(z) = sigma(z) sigma(-z)
     elif activation == "tanh":
-        # tanh'(z) = 1 - tanh(z)^2 = 4 sigma(2|z|) sigma(-2|z|): no cancellation.
-        np.abs(Z, out=N)
-        np.multiply(N, -2.0, out=N)
-        np.exp(N, out=N)
-        _sigmoid_pair(N, P, N)
-        np.multiply(N, 4.0, out=N)
+        if derivative:
+            # tanh'(z) = 1 - tanh(z)^2 = 4 sigma(2|z|) sigma(-2|z|): no cancellation.
+            np.abs(Z, out=N)
+            np.multiply(N, -2.0, out=N)
+            np.exp(N, out=N)
+            np.add(N, 1.0, out=P)
+            np.reciprocal(P, out=P)  # sigma(2|z|)
+            np.multiply(N, P, out=N)  # sigma(-2|z|)
+            np.multiply(N, 4.0, out=N)
+            np.multiply(P, N, out=P)
         np.tanh(Z, out=Z)
     else:  # relu
-        np.greater(Z, 0.0, out=mask)
+        if derivative:
+            np.greater(Z, 0.0, out=P)  # relu'(z), 0 or 1
         np.maximum(Z, 0.0, out=Z)
     return Z
 
 
 def _hidden_backward(D, P, N, mask, activation):
-    """(B2), the factor ``g'(Z)``: ``D *= g'(Z)`` in place."""
-    if activation == "relu":
-        np.multiply(D, mask, out=D)
-    else:
-        np.multiply(D, P, out=D)
-        np.multiply(D, N, out=D)
-    return D
+    """(B2), the factor ``g'(Z)``: ``D *= g'(Z)`` in place, from ``P`` (see
+    :func:`_hidden_forward`). ``D`` may be ``N``."""
+    return np.multiply(D, P, out=D)
 
 
-def _output_cost_delta(Z, Y, D, P, N, mask, c, output_activation):
-    """Per-row cost ``c`` (C2)/(C3) and output delta ``D = A_L - Y`` (B1) from logits ``Z``."""
+def _block_cost(C, sample_weight):
+    """``sum_i s_i sum_k C_ik``, accumulated in float64."""
+    if sample_weight is None:
+        return float(C.sum(dtype=np.float64))
+    if C.dtype == np.float64:
+        return float(np.dot(sample_weight, C).sum())
+    return float(np.dot(C.sum(axis=1, dtype=np.float64), sample_weight))
+
+
+def _output_cost_delta(Z, Y, D, P, N, mask, sample_weight, output_activation,
+                       index=None, top=None):
+    """Block cost ``sum_i s_i c_i`` (C2)/(C3), returned, and the output delta
+    ``D = s * (A_L - Y)`` (B1), from the logits ``Z`` (overwritten, as are ``P``, ``N``,
+    ``mask``)."""
     if output_activation == "logistic":
         t = _exp_neg_abs(Z, N)
         # c_i = sum_k (max(z, 0) - y z) + log1p(e^{-|z|})        (C2)
@@ -464,82 +551,154 @@ def _output_cost_delta(Z, Y, D, P, N, mask, c, output_activation):
         P -= D
         np.log1p(t, out=D)
         D += P
-        np.sum(D, axis=1, out=c)
+        cost = _block_cost(D, sample_weight)
         # D = (1 - y) sigma(z) - y sigma(-z)                      (B1)
-        _sigmoid_pair(t, P, N)  # P = sigma(|z|), N = sigma(-|z|)
-        np.signbit(Z, out=mask)
-        np.copyto(D, P)
-        np.copyto(D, N, where=mask)  # D = sigma(z)
-        np.copyto(P, N, where=~mask)  # P = sigma(-z)
-        np.multiply(Y, P, out=P)
-        np.multiply(Y, D, out=N)
-        D -= N
+        np.greater_equal(Z, 0.0, out=mask)
+        np.add(t, 1.0, out=P)
+        np.reciprocal(P, out=P)  # sigma(|z|)
+        np.maximum(t, mask, out=Z)
+        np.multiply(Z, P, out=Z)  # sigma(z)
+        np.logical_not(mask, out=mask)
+        np.maximum(t, mask, out=N)
+        np.multiply(N, P, out=N)  # sigma(-z)
+        np.multiply(Y, Z, out=P)
+        np.subtract(Z, P, out=D)  # (1 - y) sigma(z), exactly 0 for y = 1
+        np.multiply(Y, N, out=P)
         D -= P
     else:
         # c_i = log1p(r) - sum_k y_k (z_k - m),  r = sum_{k != top} e^{z_k - m}    (C3)
-        Z -= Z.max(axis=1, keepdims=True)
+        m = Z.shape[0]
+        rows = np.arange(m) if index is None else index[:m]
+        top = np.argmax(Z, axis=1, out=None if top is None else top[:m])
+        Z -= Z[rows, top][:, None]
         np.exp(Z, out=D)
-        rows = np.arange(Z.shape[0])
-        top = np.argmax(Z, axis=1)
         D[rows, top] = 0.0
         r = D.sum(axis=1)
-        np.multiply(Y, Z, out=P)
-        np.sum(P, axis=1, out=c)
-        np.subtract(np.log1p(r), c, out=c)
+        log1p_r = np.log1p(r)
+        np.multiply(Y, Z, out=P)  # y_k (z_k - m) <= 0
+        if sample_weight is None:
+            cost = float(log1p_r.sum(dtype=np.float64)) - float(P.sum(dtype=np.float64))
+        else:
+            cost = _block_cost(log1p_r[:, None], sample_weight) - _block_cost(
+                P, sample_weight)
         # D = softmax(z) - y; at the top unit 1/(1+r) - y = ((1 - y) - y r) / (1 + r)  (B1)
         inv = np.reciprocal(r + 1.0)
         D *= inv[:, None]
         y_top = Y[rows, top]
         D -= Y
         D[rows, top] = ((1.0 - y_top) - y_top * r) * inv
-    return c, D
+    if sample_weight is not None:
+        D *= sample_weight[:, None]
+    return cost
+
+
+def _gemm_accumulate(A, D, out):
+    """``out += A.T @ D`` without a temporary, by BLAS ``gemm`` with ``beta = 1``.
+
+    Returns False (and does nothing) when the operands do not allow it (sparse ``A``,
+    non-contiguous arrays, other dtypes).
+    """
+    gemm = _GEMM.get(out.dtype.char)
+    if (gemm is None or sp.issparse(A) or A.dtype != out.dtype or D.dtype != out.dtype
+            or not (A.flags.c_contiguous and D.flags.c_contiguous
+                    and out.flags.c_contiguous)):
+        return False
+    # In Fortran's column-major view: out.T (h', h) = D.T (h', m) @ A (m, h).
+    gemm(1.0, D.T, A.T, beta=1.0, c=out.T, trans_b=True, overwrite_c=True)
+    return True
 
 
 def _accumulate(coefs, intercepts, X, Y, sample_weight, grad_coefs, grad_intercepts,
-                ws, activation, output_activation, first):
+                ws, activation, output_activation):
     """Partial sums over one block of rows: returns ``sum_i s_i c_i`` and adds
     ``A_l^T (s * D_{l+1})`` to ``grad_coefs[l]`` and ``sum_i s_i D_{l+1,i}`` to
-    ``grad_intercepts[l]`` (the unnormalised sums of (C1), (G1), (G2))."""
+    ``grad_intercepts[l]`` (the unnormalised sums of (C1), (G1), (G2)). ``ws`` is one
+    thread's :class:`_Buffers`."""
     m = X.shape[0]
     n_layers = len(coefs)
     Zs = [z[:m] for z in ws.Z]
     Ps = [p[:m] for p in ws.P]
     Ns = [q[:m] for q in ws.N]
-    Ds = [d[:m] for d in ws.D]
     masks = [k[:m] for k in ws.mask]
-    c = ws.c[:m]
 
-    activations = [X]
+    activations = [X]  # (F1), (F2)
     for l in range(n_layers):
         Z = _affine(activations[l], coefs[l], intercepts[l], Zs[l])
         if l + 1 < n_layers:
             activations.append(_hidden_forward(Z, Ps[l], Ns[l], masks[l], activation))
-    c, D = _output_cost_delta(
-        Zs[-1], Y, Ds[-1], Ps[-1], Ns[-1], masks[-1], c, output_activation
+    D = ws.D[:m]
+    block_cost = _output_cost_delta(  # (C2)/(C3), (B1)
+        Zs[-1], Y, D, Ps[-1], Ns[-1], masks[-1], sample_weight, output_activation,
+        ws.index, ws.top,
     )
-    if sample_weight is None:
-        block_cost = float(c.sum(dtype=np.float64))
-    else:
-        block_cost = float(np.dot(c.astype(np.float64, copy=False), sample_weight))
-        D *= sample_weight[:, None]
-
-    deltas = [None] * n_layers
-    deltas[-1] = D
-    for l in range(n_layers - 1, 0, -1):
-        np.matmul(deltas[l], coefs[l].T, out=Ds[l - 1])
-        deltas[l - 1] = _hidden_backward(Ds[l - 1], Ps[l - 1], Ns[l - 1], masks[l - 1],
-                                         activation)
-    for l in range(n_layers):
-        A = activations[l]
-        gW = A.T @ deltas[l]
-        gb = deltas[l].sum(axis=0)
-        if first:
-            grad_coefs[l][...] = gW
-            grad_intercepts[l][...] = gb
-        else:
-            grad_coefs[l] += gW
-            grad_intercepts[l] += gb
+    for l in range(n_layers - 1, -1, -1):
+        # (G1), (G2) for layer l, while D = s * D_{l+1} is in cache
+        if not _gemm_accumulate(activations[l], D, grad_coefs[l]):
+            grad_coefs[l] += activations[l].T @ D
+        grad_intercepts[l] += D.sum(axis=0)
+        if l:  # (B2): D_l = (D_{l+1} @ W_l^T) * g'(Z_l), into the scratch N
+            np.matmul(D, coefs[l].T, out=Ns[l - 1])
+            D = _hidden_backward(Ns[l - 1], Ps[l - 1], Ns[l - 1], masks[l - 1],
+                                 activation)
     return block_cost
+
+
+def _check_n_threads(n_threads):
+    if (isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral)
+            or n_threads < 1):
+        raise ValueError(
+            f"n_threads must be a positive int, got {n_threads!r}; use 1 to compute in "
+            "the calling thread only."
+        )
+    return int(n_threads)
+
+
+# ----------------------------------------------------------------------------------------
+# Threads. BLAS's own threads are a trap for these products (tens to hundreds of rows by
+# tens to hundreds of columns, called thousands of times): on 2 cores an evaluation on
+# digits runs ~15x slower with OpenBLAS at 2 threads than at 1, and so does scipy's
+# L-BFGS-B. So BLAS stays at one thread and the cores, when the data are worth it, go to
+# threads that each take their own row blocks (numpy releases the GIL in its loops).
+# ----------------------------------------------------------------------------------------
+
+# Matrix-product flops of one evaluation below which a second thread costs more than it
+# saves (about 1 ms of work on one core).
+_MIN_FLOPS_PER_THREAD = 4e7
+
+_CONTROLLER = []
+
+
+def _blas_controller():
+    """One ``threadpoolctl.ThreadpoolController``, made on first use and then reused:
+    making one scans the loaded libraries, which takes milliseconds."""
+    if not _CONTROLLER:
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0]
+
+
+def _blas_limit(n_threads):
+    """Context manager: BLAS libraries limited to `n_threads` (as ``threadpool_limits``)."""
+    return _blas_controller().limit(limits=n_threads, user_api="blas")
+
+
+def _default_n_threads(X, layer_sizes):
+    """Threads for evaluations on `X`: as many as BLAS may use now, in the caller's
+    ``threadpoolctl`` limits (so ``threadpool_limits(1)`` around a fit keeps it on one
+    core), at most the usable cores, and only as many as the work pays for."""
+    blas = _blas_controller().select(user_api="blas").lib_controllers
+    budget = [lib.num_threads for lib in blas]
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    n_threads = max(1, min([cores, *budget]))
+    pairs = [a * b for a, b in zip(layer_sizes[:-1], layer_sizes[1:])]
+    flops = 2 * X.shape[0] * (3 * sum(pairs) - pairs[0])
+    if sp.issparse(X):  # scipy's sparse products keep the GIL
+        return 1
+    return int(max(1, min(n_threads, flops // _MIN_FLOPS_PER_THREAD)))
 
 
 def _as_float_matrix(X, dtype):
@@ -571,7 +730,8 @@ def _prepare(theta, X, Y, layer_sizes, activation, output_activation):
 
 
 def partial_sums(theta, X, Y, layer_sizes, *, sample_weight=None, activation="logistic",
-                 output_activation="logistic", block_size=None, workspace=None):
+                 output_activation="logistic", block_size=None, workspace=None,
+                 n_threads=1):
     """Unnormalised sums of the cost and gradient over the rows of `X`, block by block.
 
     These are the data terms of (C1), (G1) and (G2) before division by ``S`` and without
@@ -592,26 +752,56 @@ def partial_sums(theta, X, Y, layer_sizes, *, sample_weight=None, activation="lo
     )
     coefs, intercepts = unpack(theta, layer_sizes)
     grad = np.zeros(theta.shape, dtype)
-    grad_coefs, grad_intercepts = unpack(grad, layer_sizes)
     n_samples = X.shape[0]
     if n_samples == 0:
         return 0.0, grad
     if sample_weight is not None:
         sample_weight = np.asarray(sample_weight, dtype=dtype)
-    rows = int(block_size) if block_size else block_rows(layer_sizes, n_samples)
+    n_threads = _check_n_threads(n_threads)
+    rows = (int(block_size) if block_size
+            else block_rows(layer_sizes, n_samples, n_threads=n_threads))
     rows = max(1, min(rows, n_samples))
-    if workspace is None or not workspace.fits(layer_sizes, rows, dtype):
-        workspace = _Workspace(layer_sizes, rows, dtype)
+    n_blocks = -(-n_samples // rows)
+    n_threads = min(n_threads, n_blocks)
+    if workspace is None or not workspace.fits(layer_sizes, rows, dtype, n_threads):
+        workspace = _Workspace(layer_sizes, rows, dtype, n_threads=n_threads)
+    grads = [grad] + workspace.grads[:n_threads - 1]
+    for g in grads[1:]:
+        g.fill(0.0)
+    # Underflow of e^{-|z|} to 0 is expected and harmless; other floating-point
+    # settings follow the caller's, in every thread.
+    errstate = dict(np.geterr(), under="ignore")
 
+    def blocks(j):
+        """Thread j's share: blocks j, j + n_threads, ... into its own sums."""
+        grad_coefs, grad_intercepts = unpack(grads[j], layer_sizes)
+        buffers = workspace.buffers[j]
+        loss = 0.0
+        with np.errstate(**errstate):
+            for start in range(j * rows, n_samples, n_threads * rows):
+                stop = min(start + rows, n_samples)
+                loss += _accumulate(
+                    coefs, intercepts, X[start:stop], Y[start:stop],
+                    None if sample_weight is None else sample_weight[start:stop],
+                    grad_coefs, grad_intercepts, buffers, activation, output_activation,
+                )
+        return loss
+
+    if n_threads == 1:
+        return blocks(0), grad
+    pool = workspace.pool()
+    futures = [pool.submit(blocks, j) for j in range(1, n_threads)]
+    try:
+        losses = [blocks(0)]
+    finally:
+        wait(futures)
+    losses += [f.result() for f in futures]
+    # Combined in a fixed order, so the result depends on n_threads but not on timing.
     loss_sum = 0.0
-    for start in range(0, n_samples, rows):
-        stop = min(start + rows, n_samples)
-        loss_sum += _accumulate(
-            coefs, intercepts, X[start:stop], Y[start:stop],
-            None if sample_weight is None else sample_weight[start:stop],
-            grad_coefs, grad_intercepts, workspace, activation, output_activation,
-            first=start == 0,
-        )
+    for loss, g in zip(losses, grads):
+        loss_sum += loss
+        if g is not grad:
+            grad += g
     return loss_sum, grad
 
 
@@ -651,7 +841,7 @@ def finish(loss_sum, grad_sum, theta, layer_sizes, *, alpha=0.0, weight_sum):
 
 def cost_and_gradient(theta, X, Y, layer_sizes, *, alpha=0.0, sample_weight=None,
                       activation="logistic", output_activation="logistic",
-                      block_size=None, workspace=None):
+                      block_size=None, workspace=None, n_threads=1):
     """Regularised cross-entropy cost (C1) and its gradient by backpropagation (B1)-(G2).
 
     Parameters
@@ -678,6 +868,12 @@ def cost_and_gradient(theta, X, Y, layer_sizes, *, alpha=0.0, sample_weight=None
     workspace : object, default=None
         Buffers from a previous call with the same shapes, to avoid reallocating them
         (internal; ``None`` allocates).
+    n_threads : int, default=1
+        Threads that evaluate the row blocks, each on its own blocks with its own
+        buffers; their partial sums are added in a fixed order, so the result depends on
+        `n_threads` (by rounding only) but never on timing. Keep the BLAS library at one
+        thread meanwhile (``threadpoolctl.threadpool_limits(1)``), as
+        :class:`~sklearn_bp.BackpropClassifier` does.
 
     Returns
     -------
@@ -701,6 +897,7 @@ def cost_and_gradient(theta, X, Y, layer_sizes, *, alpha=0.0, sample_weight=None
     loss_sum, grad_sum = partial_sums(
         theta, X, Y, layer_sizes, sample_weight=sample_weight, activation=activation,
         output_activation=output_activation, block_size=block_size, workspace=workspace,
+        n_threads=n_threads,
     )
     weight_sum = (
         float(np.shape(X)[0]) if sample_weight is None
@@ -738,15 +935,18 @@ def forward(coefs, intercepts, X, *, activation="logistic", block_size=None):
     if n_samples == 0:
         return out
     rows = int(block_size) if block_size else block_rows(layer_sizes, n_samples)
-    ws = _Workspace(layer_sizes, min(rows, n_samples), dtype)
-    for start in range(0, n_samples, ws.rows):
-        stop = min(start + ws.rows, n_samples)
-        m = stop - start
-        A = X[start:stop]
-        for l in range(len(coefs) - 1):
-            Z = _affine(A, coefs[l], intercepts[l], ws.Z[l][:m])
-            A = _hidden_forward(Z, ws.P[l][:m], ws.N[l][:m], ws.mask[l][:m], activation)
-        _affine(A, coefs[-1], intercepts[-1], out[start:stop])
+    rows = max(1, min(rows, n_samples))
+    ws = _Buffers(layer_sizes, rows, dtype, gradient=False)
+    with np.errstate(under="ignore"):
+        for start in range(0, n_samples, rows):
+            stop = min(start + rows, n_samples)
+            m = stop - start
+            A = X[start:stop]
+            for l in range(len(coefs) - 1):
+                Z = _affine(A, coefs[l], intercepts[l], ws.Z[l][:m])
+                A = _hidden_forward(Z, ws.P[l][:m], ws.N[l][:m], ws.mask[l][:m],
+                                    activation, derivative=False)
+            _affine(A, coefs[-1], intercepts[-1], out[start:stop])
     return out
 
 

@@ -1,0 +1,537 @@
+"""BackpropClassifier against MLPClassifier(solver="lbfgs", activation="logistic").
+
+For each case it measures, side by side in one run and as medians of interleaved
+repetitions:
+
+* the time of one cost-and-gradient evaluation, ours (the estimator's own objective, as
+  ``fit`` calls it) and scikit-learn's (``MLPClassifier._loss_grad_lbfgs`` on the same
+  packed weights and the same data), MLPClassifier at its default BLAS threads and at one
+  BLAS thread;
+* the time of a whole fit with the same ``max_iter``, and the number of evaluations;
+* the GFLOP/s achieved by the matrix products of an evaluation, next to a plain dense
+  matrix product measured in the same run;
+* the extra peak memory of a fit, each in a fresh subprocess: ``ru_maxrss`` after the fit
+  minus ``ru_maxrss`` before it (the data are loaded from ``.npy`` files first, so the
+  peak before the fit is the data), and the peak of ``tracemalloc`` (which sees numpy's
+  allocations) during the fit;
+* our fit at its default threads and under ``threadpoolctl.threadpool_limits`` of one
+  thread and of all cores; our evaluation at 1 thread, at all cores for BLAS, and at all
+  cores as threads over row blocks with BLAS at 1.
+
+Run from the project's root::
+
+    python benchmarks/run.py            # every case, about 8 minutes on 2 cores
+    python benchmarks/run.py --quick    # small data, about 40 seconds
+    python benchmarks/run.py --cases narrow medium10 --repeat 9
+
+It prints tables and writes ``benchmarks/results/run-<time>.json`` (and ``latest.json``).
+Timings on a shared machine are noisy: compare the ratios, which are measured in the same
+run with the repetitions interleaved.
+"""
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from threadpoolctl import ThreadpoolController, threadpool_info
+
+RESULTS = Path(__file__).resolve().parent / "results"
+N_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+# name: (description, data, hidden, dtype, per-eval repeats, fit max_iter, fit repeats)
+CASES = {
+    "narrow": dict(data="digits", hidden=25, dtype="float64"),
+    "medium2": dict(data="medium", n_classes=2, hidden=100, dtype="float64"),
+    "medium10": dict(data="medium", n_classes=10, hidden=100, dtype="float64"),
+    "medium2-f32": dict(data="medium", n_classes=2, hidden=100, dtype="float32"),
+    "medium10-f32": dict(data="medium", n_classes=10, hidden=100, dtype="float32"),
+    "wide": dict(data="wide", n_classes=10, hidden=256, dtype="float64"),
+    "large": dict(data="large", n_classes=2, hidden=100, dtype="float64"),
+}
+SIZES = {  # rows (full, quick)
+    "medium": (100_000, 10_000),
+    "wide": (20_000, 2_000),
+    "large": (1_000_000, 100_000),
+}
+SETTINGS = {  # (eval repeats, fit max_iter, fit repeats), full and quick
+    "narrow": ((41, 100, 5), (9, 30, 2)),
+    "medium": ((9, 10, 3), (3, 5, 1)),
+    "wide": ((7, 5, 3), (3, 3, 1)),
+    "large": ((3, 0, 0), (1, 0, 0)),
+}
+MEMORY_MAX_ITER = 2  # iterations of the fits in the memory subprocesses
+
+
+# ----------------------------------------------------------------------------------------
+# Data and models
+# ----------------------------------------------------------------------------------------
+
+
+def make_data(case, quick):
+    from sklearn.datasets import load_digits, make_classification
+    from sklearn.preprocessing import StandardScaler
+
+    spec = CASES[case]
+    if spec["data"] == "digits":
+        X, y = load_digits(return_X_y=True)
+        X = StandardScaler().fit_transform(X)
+    else:
+        n = SIZES[spec["data"]][quick]
+        n_features = {"medium": 100, "wide": 784, "large": 50}[spec["data"]]
+        X, y = make_classification(
+            n, n_features, n_informative=min(50, n_features // 2),
+            n_classes=spec["n_classes"], random_state=0,
+        )
+    return np.ascontiguousarray(X, dtype=spec["dtype"]), y
+
+
+def ours(hidden, max_iter, **kwargs):
+    from sklearn_bp import BackpropClassifier
+
+    return BackpropClassifier(hidden_layer_sizes=(hidden,), alpha=1e-4, max_iter=max_iter,
+                              random_state=0, **kwargs)
+
+
+def mlp(hidden, max_iter):
+    from sklearn.neural_network import MLPClassifier
+
+    return MLPClassifier(hidden_layer_sizes=(hidden,), solver="lbfgs",
+                         activation="logistic", alpha=1e-4, max_iter=max_iter,
+                         random_state=0)
+
+
+def counting(model):
+    """Wrap the objective of a fitted-to-be model so that evaluations are counted.
+
+    For ours, wrap the estimator's ``_objective`` seam; for MLPClassifier, its
+    ``_loss_grad_lbfgs``. Returns a list that gets one entry per evaluation and, in
+    ``probe``, the first objective seen (ours) or the arguments of the first call (MLP).
+    """
+    calls = []
+    probe = {}
+    if hasattr(model, "_objective"):
+        inner = model._objective
+
+        def _objective(*args, **kwargs):
+            evaluate = inner(*args, **kwargs)
+
+            def wrapped(theta):
+                probe.setdefault("evaluate", evaluate)
+                probe.setdefault("theta", np.array(theta, copy=True))
+                calls.append(1)
+                return evaluate(theta)
+
+            return wrapped
+
+        model._objective = _objective
+    else:
+        inner = model._loss_grad_lbfgs
+
+        def _loss_grad_lbfgs(packed, *args):
+            probe.setdefault("args", args)
+            probe.setdefault("theta", np.array(packed, copy=True))
+            calls.append(1)
+            return inner(packed, *args)
+
+        model._loss_grad_lbfgs = _loss_grad_lbfgs
+    return calls, probe
+
+
+_CONTROLLER = []
+
+
+def blas_threads(n):
+    """``None``: the libraries' defaults; an int: ``threadpool_limits(n)`` for BLAS.
+
+    One ``ThreadpoolController`` is reused: making one scans the loaded libraries, which
+    takes milliseconds, as long as a whole evaluation on small data.
+    """
+    if n is None:
+        return contextlib.nullcontext()
+    if not _CONTROLLER:
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0].limit(limits=n, user_api="blas")
+
+
+def quiet_fit(model, X, y):
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return model.fit(X, y)
+
+
+def matmul_flops(layer_sizes, n):
+    """Flops of the matrix products of one evaluation: forward, hidden deltas, gradient."""
+    pairs = [a * b for a, b in zip(layer_sizes[:-1], layer_sizes[1:])]
+    return 2 * n * (3 * sum(pairs) - pairs[0])
+
+
+# ----------------------------------------------------------------------------------------
+# Measurements
+# ----------------------------------------------------------------------------------------
+
+
+def interleaved(functions, repeat):
+    """Median seconds of each ``(blas_threads, function)``, the repetitions interleaved
+    (after one warm-up); the thread limit is set outside the timed region."""
+    for threads, f in functions.values():
+        with blas_threads(threads):
+            f()
+    times = {name: [] for name in functions}
+    for _ in range(repeat):
+        for name, (threads, f) in functions.items():
+            with blas_threads(threads):
+                start = time.perf_counter()
+                f()
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def dense_matmul_gflops(X, hidden, repeat):
+    """GFLOP/s of dense products in the dtype of X, at 1 thread and at all cores: a
+    square 2048 product and the case's own first-layer product ``X @ W``."""
+    rng = np.random.default_rng(0)
+    dtype = X.dtype
+    square = rng.standard_normal((2048, 2048)).astype(dtype)
+    W = rng.standard_normal((X.shape[1], hidden)).astype(dtype)
+    out_square = np.empty_like(square)
+    out_first = np.empty((X.shape[0], hidden), dtype)
+    result = {}
+    for threads in (1, N_CORES):
+        t = interleaved({
+            "square": (threads, lambda: np.matmul(square, square, out=out_square)),
+            "first": (threads, lambda: np.matmul(X, W, out=out_first)),
+        }, max(3, repeat // 3))
+        result[f"square_{threads}"] = 2 * 2048**3 / t["square"] / 1e9
+        result[f"first_layer_{threads}"] = 2 * X.shape[0] * X.shape[1] * hidden / t["first"] / 1e9
+    result["best"] = max(result.values())
+    return result
+
+
+def per_evaluation(X, y, hidden, repeat):
+    """Median ms per evaluation for ours (default and variants) and MLPClassifier."""
+    from sklearn.preprocessing import LabelBinarizer
+
+    from sklearn_bp import backprop
+
+    model = ours(hidden, 1)
+    _, probe = counting(model)
+    quiet_fit(model, X, y)  # builds the objective exactly as fit does; 1 iteration
+    evaluate, theta = probe["evaluate"], probe["theta"]
+
+    reference = mlp(hidden, 1)
+    _, mlp_probe = counting(reference)
+    quiet_fit(reference, X, y)
+    mlp_args = mlp_probe["args"]
+    packed = theta.astype(X.dtype)  # the same weights, in the same layout
+
+    Y = LabelBinarizer().fit_transform(y).astype(X.dtype)
+    layer_sizes = (X.shape[1], hidden, Y.shape[1])
+    workspaces = {}
+
+    def variant(n_threads):
+        if n_threads not in workspaces:
+            rows = backprop.block_rows(layer_sizes, X.shape[0], n_threads=n_threads)
+            workspaces[n_threads] = backprop._Workspace(layer_sizes, rows, X.dtype,
+                                                        n_threads=n_threads)
+        return lambda: backprop.cost_and_gradient(
+            theta, X, Y, layer_sizes, alpha=1e-4, n_threads=n_threads,
+            workspace=workspaces[n_threads],
+        )
+
+    functions = {
+        "ours": (1, lambda: evaluate(theta)),  # BLAS at 1 thread, as in fit's minimize
+        "ours_1thread": (1, variant(1)),
+        f"ours_blas{N_CORES}": (N_CORES, variant(1)),
+        f"ours_{N_CORES}threads": (1, variant(N_CORES)),
+        "mlp_default": (None, lambda: reference._loss_grad_lbfgs(packed, *mlp_args)),
+        "mlp_1thread": (1, lambda: reference._loss_grad_lbfgs(packed, *mlp_args)),
+    }
+    times = interleaved(functions, repeat)
+    return {name: 1e3 * t for name, t in times.items()}, layer_sizes
+
+
+def per_fit(X, y, hidden, max_iter, repeat):
+    """Median seconds per fit and evaluations per fit, ours at three thread settings and
+    MLPClassifier at two, with the same max_iter (tol as default for both)."""
+    runs = {
+        "ours": ("ours", None),
+        "ours_1thread": ("ours", 1),
+        f"ours_{N_CORES}threads": ("ours", N_CORES),
+        "mlp_default": ("mlp", None),
+        "mlp_1thread": ("mlp", 1),
+    }
+    times = {name: [] for name in runs}
+    nfev, n_iter, dtypes = {}, {}, {}
+    for _ in range(repeat):
+        for name, (kind, threads) in runs.items():
+            model = ours(hidden, max_iter) if kind == "ours" else mlp(hidden, max_iter)
+            calls, _ = counting(model)
+            with blas_threads(threads):  # entered outside the timed region
+                start = time.perf_counter()
+                quiet_fit(model, X, y)
+                times[name].append(time.perf_counter() - start)
+            nfev[name], n_iter[name] = len(calls), int(model.n_iter_)
+            dtypes[name] = str(model.coefs_[0].dtype)
+    return {
+        name: {"seconds": statistics.median(t), "nfev": nfev[name], "n_iter": n_iter[name],
+               "ms_per_eval": 1e3 * statistics.median(t) / max(nfev[name], 1),
+               "coefs_dtype": dtypes[name]}
+        for name, t in times.items()
+    }
+
+
+MEMORY_CHILD = r"""
+import json, resource, sys, tracemalloc, warnings
+import numpy as np
+X = np.load(sys.argv[1]); y = np.load(sys.argv[2])
+kind, hidden, max_iter = sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+sys.path.insert(0, sys.argv[6])
+from run import mlp, ours, quiet_fit
+model = ours(hidden, max_iter) if kind == "ours" else mlp(hidden, max_iter)
+quiet_fit(model, X[:200], y[:200])  # imports and first-call allocations, before measuring
+model = ours(hidden, max_iter) if kind == "ours" else mlp(hidden, max_iter)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+tracemalloc.start()
+start = tracemalloc.get_traced_memory()[0]
+quiet_fit(model, X, y)
+peak = tracemalloc.get_traced_memory()[1]
+tracemalloc.stop()
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"rss_extra_mib": (after - before) / 1024,
+                  "traced_extra_mib": (peak - start) / 2**20}))
+"""
+
+
+def peak_memory(X, y, hidden, tmpdir):
+    """Extra peak memory of a fit (MiB), ours and MLPClassifier, in fresh subprocesses."""
+    x_path, y_path = Path(tmpdir) / "X.npy", Path(tmpdir) / "y.npy"
+    np.save(x_path, X)
+    np.save(y_path, y)
+    result = {}
+    for kind in ("ours", "mlp"):
+        out = subprocess.run(
+            [sys.executable, "-c", MEMORY_CHILD, str(x_path), str(y_path), kind,
+             str(hidden), str(MEMORY_MAX_ITER), str(Path(__file__).resolve().parent)],
+            capture_output=True, text=True, check=True,
+        )
+        result[kind] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+# ----------------------------------------------------------------------------------------
+# Report
+# ----------------------------------------------------------------------------------------
+
+
+def run_case(case, args, tmpdir):
+    spec = CASES[case]
+    group = spec["data"] if spec["data"] != "digits" else "narrow"
+    eval_repeat, max_iter, fit_repeat = SETTINGS[group][args.quick]
+    eval_repeat = args.repeat or eval_repeat
+    fit_repeat = args.fit_repeat if args.fit_repeat is not None else fit_repeat
+    max_iter = args.max_iter or max_iter
+    X, y = make_data(case, args.quick)
+    print(f"== {case}: X {X.shape} {X.dtype}, {len(np.unique(y))} classes, hidden "
+          f"({spec['hidden']},)", flush=True)
+    started = time.perf_counter()
+    result = {"case": case, "n_samples": X.shape[0], "n_features": X.shape[1],
+              "n_classes": int(len(np.unique(y))), "hidden": spec["hidden"],
+              "dtype": str(X.dtype), "X_mib": X.nbytes / 2**20}
+    evals, layer_sizes = per_evaluation(X, y, spec["hidden"], eval_repeat)
+    result["layer_sizes"] = layer_sizes
+    result["eval_ms"] = evals
+    flops = matmul_flops(layer_sizes, X.shape[0])
+    result["matmul_gflop_per_eval"] = flops / 1e9
+    result["gflops"] = {name: flops / (ms / 1e3) / 1e9 for name, ms in evals.items()}
+    result["dense_matmul_gflops"] = dense_matmul_gflops(X, spec["hidden"], eval_repeat)
+    if fit_repeat and max_iter and not args.no_fit:
+        result["fit"] = per_fit(X, y, spec["hidden"], max_iter, fit_repeat)
+        result["fit_max_iter"] = max_iter
+    if not args.no_memory and (case == "large" or not args.quick):
+        result["memory"] = peak_memory(X, y, spec["hidden"], tmpdir)
+    result["seconds"] = time.perf_counter() - started
+    return result
+
+
+def ratio(a, b):
+    return a / b if b else float("nan")
+
+
+def summarise(results):
+    """Tables (as lists of rows) and the issue's targets, from the raw results."""
+    by_case = {r["case"]: r for r in results}
+    evals, fits, threads, memory, targets = [], [], [], [], []
+    for r in results:
+        e = r["eval_ms"]
+        mlp_best = min(e["mlp_default"], e["mlp_1thread"])
+        g = r["dense_matmul_gflops"]["best"]
+        evals.append([
+            r["case"], f"{e['ours']:.2f}", f"{e['mlp_1thread']:.2f}",
+            f"{e['mlp_default']:.2f}", f"{ratio(e['ours'], mlp_best):.2f}",
+            f"{r['gflops']['ours']:.1f}", f"{r['gflops']['mlp_1thread']:.1f}",
+            f"{g:.1f}", f"{ratio(r['gflops']['ours'], g):.0%}",
+        ])
+        if "fit" in r:
+            f = r["fit"]
+            best_mlp = min(f["mlp_default"]["seconds"], f["mlp_1thread"]["seconds"])
+            fits.append([
+                r["case"], str(r["fit_max_iter"]),
+                f"{f['ours']['seconds']:.3f} ({f['ours']['nfev']})",
+                f"{f['mlp_1thread']['seconds']:.3f} ({f['mlp_1thread']['nfev']})",
+                f"{f['mlp_default']['seconds']:.3f} ({f['mlp_default']['nfev']})",
+                f"{ratio(f['ours']['seconds'], best_mlp):.2f}",
+                f"{ratio(f['ours']['ms_per_eval'], min(f['mlp_default']['ms_per_eval'], f['mlp_1thread']['ms_per_eval'])):.2f}",
+            ])
+            explicit = {k: f[k]["seconds"] for k in f if k.startswith("ours_")}
+            threads.append([
+                r["case"], f"{f['ours']['seconds']:.3f}",
+                *[f"{v:.3f}" for v in explicit.values()],
+                f"{ratio(f['ours']['seconds'], min(explicit.values())):.2f}",
+                f"{e['ours_1thread']:.2f}", f"{e[f'ours_blas{N_CORES}']:.2f}",
+                f"{e[f'ours_{N_CORES}threads']:.2f}",
+            ])
+        if "memory" in r:
+            m = r["memory"]
+            memory.append([
+                r["case"], f"{r['X_mib']:.0f}",
+                f"{m['ours']['rss_extra_mib']:.0f}", f"{m['ours']['traced_extra_mib']:.0f}",
+                f"{m['mlp']['rss_extra_mib']:.0f}", f"{m['mlp']['traced_extra_mib']:.0f}",
+                f"{ratio(m['ours']['rss_extra_mib'], r['X_mib']):.2f}",
+            ])
+
+    def target(name, value, limit, ok, unit="x"):
+        targets.append([name, f"{value:.2f}{unit}", limit, "met" if ok else "NOT MET"])
+
+    for case in ("narrow", "medium2", "medium10"):
+        if case in by_case:
+            e = by_case[case]["eval_ms"]
+            v = ratio(e["ours"], min(e["mlp_default"], e["mlp_1thread"]))
+            target(f"{case}: time/eval vs MLP (its faster threads)", v, "<= 0.50x", v <= 0.5)
+    if "wide" in by_case:
+        r = by_case["wide"]
+        e = r["eval_ms"]
+        v = ratio(e["ours"], min(e["mlp_default"], e["mlp_1thread"]))
+        target("wide: time/eval vs MLP (its faster threads)", v, "<= 0.90x", v <= 0.9)
+        v = ratio(r["gflops"]["ours"], r["dense_matmul_gflops"]["best"])
+        target("wide: GFLOP/s vs best dense matmul", 100 * v, ">= 60%", v >= 0.6, "%")
+    for classes in ("2", "10"):
+        a, b = by_case.get(f"medium{classes}"), by_case.get(f"medium{classes}-f32")
+        if a and b:
+            v = ratio(a["eval_ms"]["ours"], b["eval_ms"]["ours"])
+            target(f"medium{classes}: float32 speed-up per eval", v, ">= 1.70x", v >= 1.7)
+            if "fit" in b:
+                dtype = b["fit"]["ours"]["coefs_dtype"]
+                targets.append([f"medium{classes}-f32: coefs_ dtype", dtype, "float32",
+                                "met" if dtype == "float32" else "NOT MET"])
+    if "large" in by_case and "memory" in by_case["large"]:
+        r = by_case["large"]
+        v = ratio(r["memory"]["ours"]["rss_extra_mib"], r["X_mib"])
+        target("large: extra peak RSS during fit / size of X", v, "<= 0.50x", v <= 0.5)
+    for case in ("narrow", "medium2", "medium10"):
+        if case in by_case and "fit" in by_case[case]:
+            f = by_case[case]["fit"]
+            best = min(f[k]["seconds"] for k in f if k.startswith("ours_"))
+            v = ratio(f["ours"]["seconds"], best)
+            target(f"{case}: default fit vs best explicit threads", v, "<= 1.10x", v <= 1.1)
+    return {
+        "per evaluation (ms, median; ratio = ours / MLP at its faster threads)": (
+            ["case", "ours", "MLP 1 thr", "MLP default", "ratio", "GF/s ours",
+             "GF/s MLP 1thr", "GF/s matmul", "ours/matmul"], evals),
+        "per fit (s, median; evaluations in brackets; same max_iter)": (
+            ["case", "max_iter", "ours", "MLP 1 thr", "MLP default", "ratio fit",
+             "ratio per eval"], fits),
+        f"our threads (fit s; per-eval ms with n_threads x BLAS threads)": (
+            ["case", "fit default", "fit limit 1", f"fit limit {N_CORES}", "default/best",
+             "eval 1x1", f"eval 1x{N_CORES}", f"eval {N_CORES}x1"], threads),
+        "extra peak memory during fit (MiB; fresh subprocess)": (
+            ["case", "X", "ours RSS", "ours traced", "MLP RSS", "MLP traced",
+             "ours RSS / X"], memory),
+        "targets (issue 4)": (["target", "measured", "target", "status"], targets),
+    }
+
+
+def format_table(header, rows):
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    line = "  ".join("{:<%d}" % w for w in widths)
+    out = [line.format(*header), line.format(*["-" * w for w in widths])]
+    out += [line.format(*row) for row in rows]
+    return "\n".join(out)
+
+
+def environment():
+    import scipy
+    import sklearn
+
+    import sklearn_bp
+
+    return {
+        "python": platform.python_version(), "platform": platform.platform(),
+        "processor": platform.processor(), "cores": N_CORES,
+        "numpy": np.__version__, "scipy": scipy.__version__,
+        "scikit-learn": sklearn.__version__, "sklearn_bp": sklearn_bp.__version__,
+        "blas": [{k: lib.get(k) for k in ("internal_api", "version", "num_threads",
+                                          "architecture", "prefix")}
+                 for lib in threadpool_info() if lib.get("user_api") == "blas"],
+        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="small data and few repetitions: a smoke run")
+    parser.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
+    parser.add_argument("--repeat", type=int, help="repetitions per evaluation timing")
+    parser.add_argument("--fit-repeat", type=int, help="repetitions per fit timing")
+    parser.add_argument("--max-iter", type=int, help="max_iter of the timed fits")
+    parser.add_argument("--no-fit", action="store_true", help="skip the timed fits")
+    parser.add_argument("--no-memory", action="store_true",
+                        help="skip the memory subprocesses")
+    parser.add_argument("--output", type=Path,
+                        help="JSON file to write (default benchmarks/results/run-<time>.json)")
+    args = parser.parse_args(argv)
+
+    started = time.perf_counter()
+    env = environment()
+    results = []
+    with tempfile.TemporaryDirectory() as tmpdir:
+        for case in args.cases:
+            results.append(run_case(case, args, tmpdir))
+    env["load_average_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
+    tables = summarise(results)
+    print()
+    for title, (header, rows) in tables.items():
+        if rows:
+            print(f"{title}\n{format_table(header, rows)}\n")
+    elapsed = time.perf_counter() - started
+    print(f"{'quick' if args.quick else 'full'} run: {elapsed:.0f} s, load average "
+          f"{env['load_average']} at start, {env['load_average_end']} at end")
+
+    output = args.output or RESULTS / time.strftime("run-%Y%m%d-%H%M%S.json")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    document = {"command": " ".join(["python", "benchmarks/run.py", *(argv or sys.argv[1:])]),
+                "quick": args.quick, "seconds": elapsed, "environment": env,
+                "results": results,
+                "tables": {t: {"header": h, "rows": r} for t, (h, r) in tables.items()}}
+    text = json.dumps(document, indent=1, default=str)
+    output.write_text(text)
+    if args.output is None:
+        (RESULTS / "latest.json").write_text(text)
+    print(f"wrote {output}")
+
+
+if __name__ == "__main__":
+    main()

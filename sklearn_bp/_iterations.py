@@ -1,0 +1,355 @@
+"""What happens around and between the optimiser's iterations.
+
+Private helpers of :class:`sklearn_bp.BackpropClassifier`: the class weights, the
+early-stopping split and score, the bridge to scikit-learn's callbacks
+(:mod:`sklearn.callback`, scikit-learn >= 1.9), and the monitor that scipy calls after
+each iteration. The monitor keeps the last completed iterate, so that a fit stopped by
+early stopping, by a callback or by ``KeyboardInterrupt`` still ends with usable weights.
+"""
+
+import inspect
+import sys
+from collections import deque
+from numbers import Integral, Real
+
+import numpy as np
+import sklearn
+from sklearn.model_selection import train_test_split
+from sklearn.utils.class_weight import compute_class_weight
+
+from . import backprop
+
+try:  # scikit-learn >= 1.9
+    from sklearn.callback import CallbackSupportMixin
+
+    CALLBACKS_SUPPORTED = True
+except ImportError:  # scikit-learn 1.6 - 1.8 has no sklearn.callback
+    CALLBACKS_SUPPORTED = False
+
+    class CallbackSupportMixin:
+        """Stand-in for ``sklearn.callback.CallbackSupportMixin`` (scikit-learn < 1.9)."""
+
+        def set_callbacks(self, *callbacks):
+            """Set callbacks: needs scikit-learn >= 1.9, which this one is not.
+
+            Raises
+            ------
+            ImportError
+                Always: ``sklearn.callback`` appeared in scikit-learn 1.9.
+            """
+            raise ImportError(
+                "set_callbacks needs scikit-learn >= 1.9 (the sklearn.callback module), "
+                f"but scikit-learn {sklearn.__version__} is installed. Upgrade "
+                "scikit-learn, or follow the fit with verbose=1 and loss_curve_."
+            )
+
+
+#: scipy.optimize.minimize's method for each value of ``solver``.
+SOLVER_METHODS = {"lbfgs": "L-BFGS-B", "cg": "CG", "bfgs": "BFGS", "tnc": "TNC"}
+
+# Recent scikit-learn (1.9 does) weighs the "balanced" class counts by sample_weight.
+_CLASS_WEIGHT_TAKES_SAMPLE_WEIGHT = (
+    "sample_weight" in inspect.signature(compute_class_weight).parameters
+)
+
+
+class StopFit(Exception):
+    """Raised from the scipy callback to end the fit; ``reason`` says why."""
+
+    def __init__(self, reason):
+        super().__init__(reason)
+        self.reason = reason
+
+
+# ----------------------------------------------------------------------------------------
+# Class weights and the early-stopping split
+# ----------------------------------------------------------------------------------------
+
+
+def training_weights(class_weight, y_type, classes, y, sample_weight):
+    """``sample_weight`` multiplied by the weight of each sample's class.
+
+    Returns `sample_weight` itself (possibly None) when `class_weight` is None. "balanced"
+    gives class ``c`` the weight ``n / (n_classes * n_c)``, counted over the samples with
+    a positive weight (weighted by `sample_weight` where the installed scikit-learn's
+    ``compute_class_weight`` accepts it, as 1.9's does), so that a zero weight still
+    means "as if the sample were absent".
+    """
+    if class_weight is None:
+        if sample_weight is not None and not np.any(sample_weight > 0):
+            raise ValueError(
+                "sample_weight must contain at least one non-zero number among the "
+                "training samples (with early_stopping=True, those not held out for "
+                "validation); with every weight 0 there is nothing to fit."
+            )
+        return sample_weight
+    if y_type == "multilabel-indicator":
+        raise ValueError(
+            f"class_weight={class_weight!r} weighs each sample by its class, but a "
+            "multilabel sample can carry several labels at once. Leave class_weight=None "
+            "and pass sample_weight instead, for example "
+            "sklearn.utils.class_weight.compute_sample_weight('balanced', Y)."
+        )
+    n_samples = y.shape[0]
+    weights = np.ones(n_samples) if sample_weight is None else sample_weight
+    y_index = np.searchsorted(classes, y)
+    per_class = np.ones(classes.shape[0])
+    if isinstance(class_weight, dict):
+        labels = classes.tolist()
+        unknown = [key for key in class_weight if key not in labels]
+        if unknown:
+            raise ValueError(
+                f"class_weight has keys {unknown!r} that are not classes of y; the "
+                f"classes are {labels!r}. Use the class labels as keys."
+            )
+        for key, value in class_weight.items():
+            if not isinstance(value, Real) or not np.isfinite(value) or value < 0:
+                raise ValueError(
+                    f"class_weight[{key!r}] = {value!r}; class weights must be finite "
+                    "non-negative numbers."
+                )
+            per_class[labels.index(key)] = float(value)
+    else:  # "balanced", over the samples that count
+        counted = weights > 0
+        present = np.unique(y_index[counted])
+        kwargs = {"sample_weight": weights[counted]} if _CLASS_WEIGHT_TAKES_SAMPLE_WEIGHT else {}
+        per_class = np.zeros(classes.shape[0])
+        per_class[present] = compute_class_weight(
+            "balanced", classes=present, y=y_index[counted], **kwargs
+        )
+    weights = weights * per_class[y_index]
+    if not np.any(weights > 0):
+        raise ValueError(
+            f"With class_weight={class_weight!r}, every training sample has weight 0, so "
+            "there is nothing to fit. Give at least one class present in y a positive "
+            "weight."
+        )
+    return weights
+
+
+def validation_split(y, y_type, validation_fraction, random_state):
+    """Sorted indices of the training rows and of the held-out rows.
+
+    The held-out rows are those of ``train_test_split(np.arange(n_samples),
+    test_size=validation_fraction, stratify=y, random_state=random_state)`` (no
+    stratification for multilabel targets).
+    """
+    n_samples = y.shape[0]
+    stratify = None if y_type == "multilabel-indicator" else y
+    try:
+        train, held_out = train_test_split(
+            np.arange(n_samples), test_size=validation_fraction, stratify=stratify,
+            random_state=random_state,
+        )
+    except ValueError as exc:
+        raise ValueError(
+            f"early_stopping=True could not hold out validation_fraction="
+            f"{validation_fraction} of the {n_samples} samples: {exc} Increase "
+            "validation_fraction, provide more samples of each class, or set "
+            "early_stopping=False."
+        ) from exc
+    return np.sort(train), np.sort(held_out)
+
+
+class ValidationScore:
+    """Accuracy of the network ``theta`` on the held-out rows, as :meth:`score` gives it.
+
+    Binary and multiclass targets: weighted fraction of rows whose predicted class is
+    right; multilabel targets: of rows whose labels are all right.
+    """
+
+    def __init__(self, X, Y, sample_weight, layer_sizes, activation, dtype, multilabel):
+        if sample_weight is not None and not np.any(sample_weight > 0):
+            raise ValueError(
+                "early_stopping=True held out samples whose sample_weight is 0, so the "
+                "validation score is undefined. Change random_state or "
+                "validation_fraction, or set early_stopping=False."
+            )
+        self.X, self.sample_weight = X, sample_weight
+        self.layer_sizes, self.activation, self.dtype = layer_sizes, activation, dtype
+        self.multilabel = multilabel
+        self.Y = Y > 0.5
+
+    def __call__(self, theta):
+        coefs, intercepts = backprop.unpack(theta.astype(self.dtype), self.layer_sizes)
+        Z = backprop.forward(coefs, intercepts, self.X, activation=self.activation)
+        if Z.shape[1] == 1:  # binary, one logistic unit
+            correct = (Z[:, 0] > 0) == self.Y[:, 0]
+        elif self.multilabel:
+            correct = np.all((Z > 0) == self.Y, axis=1)
+        else:
+            correct = np.argmax(Z, axis=1) == np.argmax(self.Y, axis=1)
+        return float(np.average(correct, weights=self.sample_weight))
+
+
+# ----------------------------------------------------------------------------------------
+# scikit-learn callbacks
+# ----------------------------------------------------------------------------------------
+
+
+class CallbackBridge:
+    """Maps scipy's per-iteration callback to scikit-learn's callback hooks.
+
+    Mirrors ``_LbfgsCallbackBridge`` of ``sklearn.linear_model.LogisticRegression``:
+    iteration ``k`` is a subtask of the fit task, begun with the weights it starts from
+    and ended with the weights it produced. The subtask begun after the last iteration
+    never runs; :meth:`close` ends it as an empty task, so that every begin has its end.
+    A callback whose ``on_fit_task_end`` returns True asks the fit to stop.
+    """
+
+    def __init__(self, callback_ctx, estimator, X, y, metadata, reconstruct, task_name,
+                 theta0):
+        self._callback_ctx, self._estimator = callback_ctx, estimator
+        self._X, self._y, self._metadata = X, y, metadata
+        self._reconstruct, self._task_name = reconstruct, task_name
+        self._iter_ctx = None
+        self.begin_iteration(theta0, n_iter=0, loss_curve=[])
+
+    def _hook_kwargs(self, theta, n_iter, loss_curve):
+        return dict(
+            estimator=self._estimator, X=self._X, y=self._y, metadata=self._metadata,
+            reconstruction_attributes=lambda: self._reconstruct(theta, n_iter, loss_curve),
+        )
+
+    def begin_iteration(self, theta, n_iter, loss_curve):
+        self._iter_ctx = self._callback_ctx.subcontext(task_name=self._task_name)
+        self._iter_ctx.call_on_fit_task_begin(**self._hook_kwargs(theta, n_iter, loss_curve))
+
+    def end_iteration(self, theta, n_iter, loss_curve):
+        """End the current iteration's task; True if a callback asks to stop."""
+        ctx, self._iter_ctx = self._iter_ctx, None
+        return bool(ctx.call_on_fit_task_end(**self._hook_kwargs(theta, n_iter, loss_curve)))
+
+    def close(self):
+        ctx, self._iter_ctx = self._iter_ctx, None
+        if ctx is not None:
+            ctx.call_on_fit_task_end(estimator=self._estimator)
+
+
+# ----------------------------------------------------------------------------------------
+# The monitor scipy calls after each iteration
+# ----------------------------------------------------------------------------------------
+
+
+class IterationMonitor:
+    """Bookkeeping between iterations; it never writes to the estimator.
+
+    After each completed iteration it records the iterate, its cost (``loss_curve``),
+    prints the verbose line, scores the held-out rows and keeps the best weights (early
+    stopping), forwards the iteration to scikit-learn's callbacks, and raises
+    :class:`StopFit` to end the fit (early stopping, a callback's request, or `max_iter`
+    for a solver whose scipy method has no iteration limit). The last completed iterate
+    stays available whatever interrupts the fit.
+
+    Parameters
+    ----------
+    objective : callable
+        ``theta -> (cost, grad)``; used only to cost an iterate that scipy's callback
+        reports without its cost (TNC).
+    theta0 : ndarray
+        Initial weights.
+    max_iter : int or None
+        Iteration limit to enforce here (None when scipy enforces it).
+    verbose : int
+        If positive, print one line per iteration.
+    validation : ValidationScore or None
+        Early stopping's held-out score; None without early stopping.
+    tol, n_iter_no_change : float, int
+        Early stopping: stop after `n_iter_no_change` consecutive iterations that do not
+        improve the best validation score by at least `tol`.
+    bridge : CallbackBridge or None
+        scikit-learn's callbacks, if any.
+    """
+
+    def __init__(self, objective, theta0, *, max_iter=None, verbose=0, validation=None,
+                 tol=0.0, n_iter_no_change=10, bridge=None):
+        self.objective, self.max_iter, self.verbose = objective, max_iter, verbose
+        self.validation, self.tol, self.n_iter_no_change = validation, tol, n_iter_no_change
+        self.bridge = bridge
+        self.n_iter = 0
+        self.x, self.fun = theta0, None
+        self.loss_curve = []
+        self.validation_scores = [] if validation is not None else None
+        self.best_validation_score = -np.inf if validation is not None else None
+        self.best_x, self.best_fun, self.best_iter = None, None, None
+        self._no_improvement = 0
+        self._evaluations = deque(maxlen=4)
+
+    def evaluated(self, theta, cost, grad):
+        """Remember an evaluation: the verbose gradient norm and TNC's cost need it."""
+        self._evaluations.append((theta.copy(), float(cost), float(np.linalg.norm(grad))))
+
+    def _lookup(self, x):
+        for theta, cost, grad_norm in reversed(self._evaluations):
+            if np.array_equal(theta, x):
+                return cost, grad_norm
+        return None
+
+    def scipy_callback(self, method):
+        """The ``callback`` for ``minimize(method=method)``."""
+        if method == "TNC":  # TNC only knows callback(xk)
+            def callback(xk):
+                self.iteration(xk, None)
+        else:
+            def callback(intermediate_result):
+                self.iteration(intermediate_result.x, intermediate_result.fun)
+        return callback
+
+    def iteration(self, x, fun):
+        """One completed iteration at ``x``; raises StopFit to end the fit."""
+        x = np.array(x, dtype=np.float64, copy=True)  # scipy may reuse its buffer
+        known = self._lookup(x)
+        if fun is None:
+            fun = known[0] if known is not None else self.objective(x)[0]
+        self.n_iter += 1
+        self.x, self.fun = x, float(fun)
+        self.loss_curve.append(self.fun)
+
+        stop = None
+        score_text = ""
+        if self.validation is not None:
+            score = self.validation(x)
+            self.validation_scores.append(score)
+            if score < self.best_validation_score + self.tol:
+                self._no_improvement += 1
+            else:
+                self._no_improvement = 0
+            if score > self.best_validation_score:
+                self.best_validation_score = score
+                self.best_x, self.best_fun, self.best_iter = x, self.fun, self.n_iter
+            score_text = f", validation score = {score:.6f}"
+            if self._no_improvement >= self.n_iter_no_change:
+                stop = "early_stopping"
+
+        if self.verbose:
+            grad_norm = known[1] if known is not None else float("nan")
+            print(
+                f"Iteration {self.n_iter}, loss = {self.fun:.8f}, "
+                f"gradient norm = {grad_norm:.3e}{score_text}",
+                file=sys.stdout,
+            )
+            if stop == "early_stopping":
+                print(
+                    f"Validation score did not improve by at least tol={self.tol} for "
+                    f"{self.n_iter_no_change} consecutive iterations. Stopping.",
+                    file=sys.stdout,
+                )
+
+        if self.bridge is not None:
+            if self.bridge.end_iteration(x, self.n_iter, list(self.loss_curve)):
+                stop = stop or "callback"
+        if stop is None and self.max_iter is not None and self.n_iter >= self.max_iter:
+            stop = "max_iter"
+        if stop is not None:
+            raise StopFit(stop)
+        if self.bridge is not None:
+            self.bridge.begin_iteration(x, self.n_iter, list(self.loss_curve))
+
+    def close(self):
+        if self.bridge is not None:
+            self.bridge.close()
+
+
+def split_random_state(random_state, rng):
+    """The early-stopping split's random state: the int itself, else the shared RNG."""
+    return random_state if isinstance(random_state, Integral) else rng

@@ -1,0 +1,700 @@
+"""Fit :class:`~sklearn_bp.BackpropClassifier` on data spread over a Dask cluster.
+
+The cost (C1) and its gradient (G1), (G2) are sums over samples. ``fit`` keeps the rows as
+blocks persisted on the Dask workers; each evaluation sends the weights ``theta`` to the
+workers once, every block's :func:`~sklearn_bp.backprop.partial_sums` are computed where
+the block lives, and the driver adds them in block order and calls
+:func:`~sklearn_bp.backprop.finish` once. L-BFGS-B itself runs on the driver, exactly as
+in :class:`~sklearn_bp.BackpropClassifier`, so a distributed fit follows the same path as
+an in-process one up to rounding.
+
+This module needs the ``dask`` extra: ``python -m pip install "sklearn_bp[dask]"``.
+"""
+
+import copy
+import warnings
+
+import numpy as np
+from sklearn.base import _fit_context
+from sklearn.exceptions import DataConversionWarning
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import _safe_indexing
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    _check_feature_names,
+    _check_n_features,
+    _check_sample_weight,
+    _num_samples,
+    check_array,
+    check_consistent_length,
+    check_is_fitted,
+)
+
+try:
+    import dask
+    import dask.array as da
+    from distributed import default_client, wait
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "sklearn_bp.dask needs dask and distributed; install them with "
+        'python -m pip install "sklearn_bp[dask]".'
+    ) from exc
+
+from . import backprop
+from ._classifier import _MAX_FUN_DEFAULT, BackpropClassifier
+
+__all__ = ["DaskBackpropClassifier"]
+
+# Above this many bytes of gradient partials per evaluation, the partials are added on
+# the workers in a fixed pairwise tree instead of all being sent to the driver.
+_TREE_REDUCE_BYTES = 32 * 2**20
+
+
+# ----------------------------------------------------------------------------------------
+# Functions that run on the workers, one call per row block.
+# ----------------------------------------------------------------------------------------
+
+
+def _check_block(X, y, sample_weight, ravel_y):
+    """Validate one row block as ``BackpropClassifier.fit`` validates all of the data."""
+    X = check_array(X, accept_sparse="csr", dtype=(np.float64, np.float32),
+                    ensure_min_samples=0, input_name="X")
+    y = check_array(y, accept_sparse=False, ensure_2d=False, dtype=None,
+                    ensure_min_samples=0, input_name="y")
+    if ravel_y:
+        y = y.ravel()
+    check_consistent_length(X, y)
+    if sample_weight is not None:
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                             ensure_non_negative=True)
+    return X, y, sample_weight
+
+
+def _summarise_block(block):
+    """Rows, features, dtype, weight sum and distinct labels (or label rows) of a block."""
+    X, y, sample_weight = block
+    n_rows = X.shape[0]
+    weight_sum = (float(n_rows) if sample_weight is None
+                  else float(np.sum(sample_weight, dtype=np.float64)))
+    labels = np.unique(y, axis=0) if y.ndim == 2 else np.unique(y)
+    return n_rows, X.shape[1], X.dtype, weight_sum, labels
+
+
+def _encode_block(block, binarizer, softmax_binary, dtype):
+    """The block's indicator matrix ``Y``, as ``BackpropClassifier._targets`` builds it."""
+    X, y, sample_weight = block
+    Y = binarizer.transform(y)
+    if softmax_binary:
+        Y = np.hstack([1 - Y, Y])
+    return X.astype(dtype, copy=False), Y.astype(dtype), sample_weight
+
+
+def _block_partial_sums(block, theta, layer_sizes, activation, output_activation):
+    X, Y, sample_weight = block
+    return backprop.partial_sums(
+        theta, X, Y, layer_sizes, sample_weight=sample_weight, activation=activation,
+        output_activation=output_activation,
+    )
+
+
+def _add_partial_sums(a, b):
+    return a[0] + b[0], a[1] + b[1]
+
+
+def _apply(block, model, method):
+    return getattr(model, method)(block)
+
+
+# ----------------------------------------------------------------------------------------
+# The data on the workers.
+# ----------------------------------------------------------------------------------------
+
+
+class _RowBlocks:
+    """Validated row blocks ``(X_i, Y_i, sample_weight_i)`` persisted on the workers.
+
+    To ``BackpropClassifier._fit_targets`` it stands in for ``X``: it has the ``shape``
+    and ``dtype`` of the data; ``targets`` (a read-only view of one zero) stands in for
+    ``Y`` with its shape.
+    """
+
+    def __init__(self, client, futures, shape, dtype, weight_sum, y_type, classes,
+                 n_outputs):
+        self.client = client
+        self.futures = futures
+        self.shape = shape
+        self.dtype = np.dtype(dtype)
+        self.weight_sum = weight_sum
+        self.y_type = y_type
+        self.classes = classes
+        self.targets = np.broadcast_to(np.zeros((), self.dtype), (shape[0], n_outputs))
+
+    def release(self):
+        """Drop the references to the blocks; the workers then free them."""
+        self.futures = []
+
+    def partial_sums(self, theta, layer_sizes, activation, output_activation):
+        """``(loss_sum, grad_sum)`` over all blocks: sent ``theta`` once, added in order."""
+        client = self.client
+        theta_future = client.scatter(theta, broadcast=True, hash=False)
+        parts = client.map(
+            _block_partial_sums, self.futures, theta=theta_future,
+            layer_sizes=tuple(layer_sizes), activation=activation,
+            output_activation=output_activation, pure=False,
+        )
+        grad_bytes = backprop.n_params(layer_sizes) * self.dtype.itemsize
+        if len(parts) > 2 and len(parts) * grad_bytes > _TREE_REDUCE_BYTES:
+            # A fixed pairwise tree: deterministic, and the driver receives one vector.
+            while len(parts) > 1:
+                pairs = [parts[i:i + 2] for i in range(0, len(parts), 2)]
+                parts = [client.submit(_add_partial_sums, *pair, pure=False)
+                         if len(pair) == 2 else pair[0] for pair in pairs]
+        loss_sum, grad_sum = 0.0, None
+        for block_loss, block_grad in client.gather(parts):
+            loss_sum += block_loss
+            if grad_sum is None:
+                grad_sum = np.array(block_grad)  # a writable copy
+            else:
+                grad_sum += block_grad
+        return loss_sum, grad_sum
+
+
+def _is_dask_frame(obj):
+    """A dask DataFrame or Series (told apart without importing dask.dataframe)."""
+    return dask.is_dask_collection(obj) and hasattr(obj, "map_partitions")
+
+
+def _pieces(obj, name, lengths, n_blocks, client):
+    """Split `obj` into the row blocks of X: delayed blocks, futures, or Nones.
+
+    `lengths` are the rows per block of X: needed for in-memory `obj`, otherwise None
+    when Dask does not know them.
+    """
+    if obj is None:
+        return [None] * n_blocks
+    if isinstance(obj, da.Array):
+        if obj.ndim == 2 and obj.numblocks[1] > 1:
+            obj = obj.rechunk({1: -1})
+        row_chunks = obj.chunks[0]
+        if (lengths is not None and not any(np.isnan(row_chunks))
+                and tuple(row_chunks) != tuple(lengths)):
+            obj = obj.rechunk({0: tuple(lengths)})
+        pieces = list(obj.to_delayed().ravel())
+    elif _is_dask_frame(obj):
+        pieces = list(obj.to_delayed())
+    elif dask.is_dask_collection(obj):
+        raise TypeError(
+            f"{name} is a {type(obj).__name__}; DaskBackpropClassifier takes dask arrays, "
+            "dask DataFrames or Series, or in-memory arrays."
+        )
+    else:
+        stops = np.cumsum(lengths)
+        if _num_samples(obj) != stops[-1]:
+            raise ValueError(
+                f"{name} has {_num_samples(obj)} rows but X has {int(stops[-1])}; give "
+                f"one {name} value per row of X."
+            )
+        return client.scatter(
+            [_safe_indexing(obj, slice(int(stop - m), int(stop)))
+             for m, stop in zip(lengths, stops)],
+            hash=False,
+        )
+    if len(pieces) != n_blocks:
+        raise ValueError(
+            f"X is split into {n_blocks} row blocks but {name} into {len(pieces)}; "
+            f"partition {name} like X, for example y.rechunk(X.chunks[0]) for dask arrays "
+            "or columns of the same dask DataFrame."
+        )
+    return pieces
+
+
+def _row_blocks_of_X(X, client):
+    """X as a list of row blocks (delayed or futures) and their lengths (or None)."""
+    if isinstance(X, da.Array):
+        if X.ndim == 2 and np.isnan(X.shape[1]):
+            raise ValueError(
+                "X has an unknown number of columns; compute its chunk sizes first "
+                "(X.compute_chunk_sizes())."
+            )
+        if X.ndim == 2 and X.numblocks[1] > 1:
+            X = X.rechunk({1: -1})
+        lengths = None if any(np.isnan(X.chunks[0])) else tuple(X.chunks[0])
+        return list(X.to_delayed().ravel()), lengths
+    if _is_dask_frame(X):
+        return list(X.to_delayed()), None
+    if dask.is_dask_collection(X):
+        raise TypeError(
+            f"X is a {type(X).__name__}; DaskBackpropClassifier takes dask arrays, dask "
+            "DataFrames, or in-memory arrays."
+        )
+    # In memory: one block per worker thread, sent to the workers once.
+    n_samples = _num_samples(X)
+    n_threads = max(1, sum(client.nthreads().values()))
+    lengths = tuple(len(part) for part in np.array_split(np.arange(n_samples), n_threads)
+                    if len(part)) or (0,)
+    return _pieces(X, "X", lengths, len(lengths), client), lengths
+
+
+def _is_one_column(y):
+    """Whether `y` is 2-D with one column (raveled, with BackpropClassifier's warning)."""
+    shape = y.shape if hasattr(y, "ndim") else np.shape(y)
+    return len(shape) == 2 and shape[1] == 1
+
+
+# ----------------------------------------------------------------------------------------
+# The estimator.
+# ----------------------------------------------------------------------------------------
+
+
+class DaskBackpropClassifier(BackpropClassifier):
+    """:class:`~sklearn_bp.BackpropClassifier` fitted on row blocks held by Dask workers.
+
+    ``fit`` validates the data block by block on the workers and keeps the blocks there.
+    L-BFGS-B runs on this process; each of its cost-and-gradient evaluations sends the
+    weights to the workers once, computes every block's partial sums where the block lives,
+    and adds them here (in block order; or in a fixed pairwise tree on the workers when
+    the partial gradients are large). The model, its initialisation, the optimiser and
+    the fitted attributes are those of :class:`~sklearn_bp.BackpropClassifier`, so the
+    same data and `random_state` give the same fit up to rounding.
+
+    Each row block should hold enough rows for about 100 ms of work per evaluation, with
+    one or two blocks per worker thread: the distributed path costs some tens of
+    milliseconds per evaluation (see the "Dask" page of the documentation for
+    measurements), so below about 50 000 rows :class:`~sklearn_bp.BackpropClassifier`
+    is faster.
+
+    Parameters
+    ----------
+    client : distributed.Client, default=None
+        The Dask client to compute with. ``None`` uses the current default client (the
+        one created last). It is not pickled: an unpickled estimator has
+        ``client=None``.
+    hidden_layer_sizes : array-like of shape (n_hidden_layers,), default=(100,)
+        Number of units in each hidden layer.
+    activation : {"logistic", "tanh", "relu"}, default="logistic"
+        Hidden activation.
+    output_activation : {"logistic", "softmax"}, default="logistic"
+        One sigmoid per class, or one softmax over the classes, as in
+        :class:`~sklearn_bp.BackpropClassifier`.
+    solver : {"lbfgs", "cg", "bfgs", "tnc"}, default="lbfgs"
+        The method of :func:`scipy.optimize.minimize`, as in
+        :class:`~sklearn_bp.BackpropClassifier`; it runs on this process, and only its
+        cost-and-gradient evaluations are distributed.
+    alpha : float, default=1e-4
+        Strength of the L2 penalty on the weights (intercepts are not penalised).
+    class_weight : None, default=None
+        Not supported on distributed data yet: anything but None raises ValueError.
+        Multiply the class weights into `sample_weight` instead.
+    max_iter : int, default=200
+        Maximum number of iterations of the solver.
+    max_fun : int, default=15000
+        Maximum number of cost-and-gradient evaluations, for solvers "lbfgs" and "tnc".
+    tol : float, default=1e-4
+        scipy's ``gtol``: stop when the largest absolute gradient component is below.
+    early_stopping : False, default=False
+        Not supported on distributed data yet: True raises ValueError.
+    validation_fraction : float, default=0.1
+        Unused (it belongs to `early_stopping`); kept so that :meth:`to_local` and
+        :func:`~sklearn.base.clone` carry every parameter of
+        :class:`~sklearn_bp.BackpropClassifier`.
+    n_iter_no_change : int, default=10
+        Unused (it belongs to `early_stopping`), kept for the same reason.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial weights. Pass an int for reproducible fits.
+    warm_start : bool, default=False
+        Continue from the weights of the previous fit instead of a fresh initialisation.
+    verbose : int, default=0
+        If positive, print one line per iteration: iteration, cost, gradient norm.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels, found by a Dask computation of the distinct labels of `y`.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Feature names seen during fit, when `X` is a (dask) DataFrame with string column
+        names.
+    coefs_ : list of ndarray
+        ``coefs_[l]`` of shape ``(layer_sizes[l], layer_sizes[l+1])``.
+    intercepts_ : list of ndarray
+        ``intercepts_[l]`` of shape ``(layer_sizes[l+1],)``.
+    n_layers_ : int
+        Number of layers, input and output included.
+    n_outputs_ : int
+        Number of output units.
+    out_activation_ : str
+        ``"logistic"`` or ``"softmax"``.
+    n_iter_ : int
+        Number of L-BFGS-B iterations run by the last fit.
+    loss_ : float
+        Cost at the final weights, penalty included.
+    loss_curve_ : list of float
+        Cost after each iteration.
+
+    See Also
+    --------
+    sklearn_bp.BackpropClassifier : The same model, fitted in this process.
+
+    Notes
+    -----
+    `X` may be a dask array (its row chunks are the blocks; column chunks are joined), a
+    dask DataFrame (its partitions are the blocks), or an in-memory array, DataFrame or
+    sparse matrix (split into one block per worker thread and sent to the workers once).
+    `y` and `sample_weight` may be dask collections split like `X` (dask arrays are
+    rechunked to the row chunks of `X` when both are known) or in-memory arrays.
+
+    ``predict``, ``predict_proba``, ``predict_log_proba`` and ``decision_function``
+    return dask arrays for dask inputs, computed block by block with the fitted weights
+    when you compute them, and numpy arrays for in-memory inputs. :meth:`to_local` gives
+    a plain :class:`~sklearn_bp.BackpropClassifier` with the same weights, which needs
+    neither Dask nor a client.
+
+    Examples
+    --------
+    A client on workers in this process (``processes=False``), reachable from this
+    machine only, for the example; for data larger than one machine, connect to a
+    cluster instead, ``Client("scheduler-address:8786")``.
+
+    >>> import dask.array as da
+    >>> from distributed import Client
+    >>> from sklearn.datasets import make_classification
+    >>> from sklearn_bp.dask import DaskBackpropClassifier
+    >>> client = Client(processes=False, n_workers=2, threads_per_worker=1,
+    ...                 host="127.0.0.1", protocol="tcp://", dashboard_address=None)
+    >>> X, y = make_classification(n_samples=4000, n_features=10, random_state=0)
+    >>> dX, dy = da.from_array(X, chunks=(1000, 10)), da.from_array(y, chunks=1000)
+    >>> model = DaskBackpropClassifier(client, hidden_layer_sizes=(4,), alpha=10.0,
+    ...                                random_state=0).fit(dX, dy)
+    >>> model.classes_
+    array([0, 1])
+    >>> labels = model.predict(dX)   # lazy: a dask array
+    >>> labels.shape, type(labels).__name__
+    ((4000,), 'Array')
+    >>> bool((labels.compute() == model.predict(X)).all())
+    True
+    >>> model.to_local().score(X, y) > 0.85
+    True
+    >>> client.close()
+    """
+
+    _parameter_constraints = {
+        **BackpropClassifier._parameter_constraints,
+        "client": "no_validation",
+    }
+
+    def __init__(
+        self,
+        client=None,
+        *,
+        hidden_layer_sizes=(100,),
+        activation="logistic",
+        output_activation="logistic",
+        solver="lbfgs",
+        alpha=1e-4,
+        class_weight=None,
+        max_iter=200,
+        max_fun=_MAX_FUN_DEFAULT,
+        tol=1e-4,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+    ):
+        self.client = client
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            output_activation=output_activation,
+            solver=solver,
+            alpha=alpha,
+            class_weight=class_weight,
+            max_iter=max_iter,
+            max_fun=max_fun,
+            tol=tol,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            random_state=random_state,
+            warm_start=warm_start,
+            verbose=verbose,
+        )
+
+    # A Client can be neither pickled nor deep-copied: clones share it, pickles drop it.
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state["client"] = None
+        return state
+
+    def __sklearn_clone__(self):
+        without_client = copy.copy(self)
+        without_client.client = None
+        clone = super(DaskBackpropClassifier, without_client).__sklearn_clone__()
+        clone.client = self.client
+        return clone
+
+    def _get_client(self):
+        if self.client is not None:
+            return self.client
+        try:
+            return default_client()
+        except ValueError:
+            raise ValueError(
+                "DaskBackpropClassifier found no Dask client: pass one, "
+                "DaskBackpropClassifier(client=distributed.Client(...)), or create a "
+                "Client before calling fit (the last one created is the default)."
+            ) from None
+
+    # ------------------------------------------------------------------------------------
+    # Fitting
+    # ------------------------------------------------------------------------------------
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the network on row blocks of `X`, `y` held by the Dask workers.
+
+        Parameters
+        ----------
+        X : {dask array, dask DataFrame, array-like, sparse matrix} of shape \
+                (n_samples, n_features)
+            Training data. Each row chunk (partition) of a dask collection is a block;
+            in-memory data are split into one block per worker thread.
+        y : {dask array, dask Series or DataFrame, array-like} of shape (n_samples,) \
+                or (n_samples, n_labels)
+            Class labels, or a 0/1 indicator matrix for multilabel targets, split into
+            the same row blocks as `X`.
+        sample_weight : {dask array, dask Series, array-like} of shape (n_samples,), \
+                default=None
+            Non-negative weights of the samples, split like `X`.
+
+        Returns
+        -------
+        self : DaskBackpropClassifier
+            The fitted estimator.
+        """
+        for name, supported in (("class_weight", None), ("early_stopping", False)):
+            if getattr(self, name) != supported:
+                raise ValueError(
+                    f"DaskBackpropClassifier does not support {name}="
+                    f"{getattr(self, name)!r} yet. Leave {name}={supported!r}; to weigh "
+                    "classes, multiply their weights into sample_weight. Or fit a "
+                    "BackpropClassifier on data that fit in memory."
+                )
+        self._solver_options()  # refuse options the solver cannot honour, before any work
+        client = self._get_client()
+        blocks = self._persist_blocks(client, X, y, sample_weight)
+        try:
+            return self._fit_targets(blocks, blocks.targets, None, blocks.y_type,
+                                     blocks.classes)
+        finally:
+            blocks.release()
+
+    def _persist_blocks(self, client, X, y, sample_weight):
+        """Validate the data block by block on the workers and keep the blocks there."""
+        # Feature names from the columns, without computing anything.
+        _check_feature_names(self, X._meta if _is_dask_frame(X) else X, reset=True)
+        x_pieces, lengths = _row_blocks_of_X(X, client)
+        n_blocks = len(x_pieces)
+        if lengths is None and not all(
+            obj is None or dask.is_dask_collection(obj) for obj in (y, sample_weight)
+        ):
+            # In-memory y or sample_weight: split them like X, whose block lengths a
+            # (cheap) Dask computation gives.
+            lengths = tuple(client.gather(client.compute(
+                [dask.delayed(_num_samples)(piece) for piece in x_pieces]
+            )))
+        y_pieces = _pieces(y, "y", lengths, n_blocks, client)
+        w_pieces = _pieces(sample_weight, "sample_weight", lengths, n_blocks, client)
+        ravel_y = _is_one_column(y)
+        if ravel_y:
+            warnings.warn(
+                "A column-vector y was passed when a 1d array was expected. Please "
+                "change the shape of y to (n_samples, ), for example using ravel().",
+                DataConversionWarning,
+                stacklevel=4,  # _persist_blocks, fit, _fit_context's wrapper, the caller
+            )
+
+        checked = client.compute(
+            [dask.delayed(_check_block)(xi, yi, wi, ravel_y)
+             for xi, yi, wi in zip(x_pieces, y_pieces, w_pieces)]
+        )
+        del x_pieces, y_pieces, w_pieces
+        summaries = client.gather(client.map(_summarise_block, checked, pure=False))
+        n_rows = [s[0] for s in summaries]
+        n_samples = int(sum(n_rows))
+        n_features = {s[1] for s in summaries}
+        if n_samples == 0:
+            raise ValueError(
+                "Found array with 0 sample(s) while a minimum of 1 is required by "
+                "DaskBackpropClassifier."
+            )
+        if len(n_features) > 1:
+            raise ValueError(
+                "The row blocks of X have different numbers of columns, "
+                f"{sorted(n_features)}; every row of X needs the same features."
+            )
+        self.n_features_in_ = n_features = n_features.pop()
+        dtype = (np.float32 if all(s[2] == np.float32 for s in summaries)
+                 else np.float64)
+        weight_sum = float(sum(s[3] for s in summaries))
+        if not weight_sum > 0:
+            raise ValueError(
+                "Every training sample has sample_weight 0, so there is nothing to fit."
+            )
+
+        # Classes from the distinct labels of every block, as BackpropClassifier finds
+        # them from the whole of y.
+        labels = [s[4] for s in summaries if s[0] > 0]
+        if labels[0].ndim == 2:
+            distinct = np.unique(np.concatenate(labels), axis=0)
+        else:
+            distinct = np.unique(np.concatenate(labels))
+        check_classification_targets(distinct)
+        y_type, classes, Y_distinct = self._targets(distinct)
+        binarizer = LabelBinarizer().fit(distinct)
+        softmax_binary = y_type == "binary" and self.output_activation == "softmax"
+
+        futures = client.map(
+            _encode_block, [f for f, m in zip(checked, n_rows) if m > 0],
+            binarizer=binarizer, softmax_binary=softmax_binary, dtype=dtype, pure=False,
+        )
+        del checked
+        wait(futures)
+        for future in futures:
+            if future.status == "error":
+                future.result()  # raises the worker's error here
+        return _RowBlocks(client, futures, (n_samples, n_features), dtype, weight_sum,
+                          y_type, classes, n_outputs=Y_distinct.shape[1])
+
+    def _objective(self, X, Y, layer_sizes, sample_weight):
+        if not isinstance(X, _RowBlocks):
+            return super()._objective(X, Y, layer_sizes, sample_weight)
+        blocks, alpha = X, self.alpha
+        activation, output_activation = self.activation, self.output_activation
+
+        def objective(theta):
+            loss_sum, grad_sum = blocks.partial_sums(
+                theta, layer_sizes, activation, output_activation
+            )
+            return backprop.finish(loss_sum, grad_sum, theta, layer_sizes, alpha=alpha,
+                                   weight_sum=blocks.weight_sum)
+
+        return objective
+
+    # ------------------------------------------------------------------------------------
+    # Prediction: lazy on dask inputs, eager otherwise.
+    # ------------------------------------------------------------------------------------
+
+    def to_local(self):
+        """A :class:`~sklearn_bp.BackpropClassifier` with the same weights and attributes.
+
+        It needs neither Dask nor a client, so it can be pickled, served or inspected
+        anywhere scikit-learn runs.
+
+        Returns
+        -------
+        model : BackpropClassifier
+            A fitted copy; changing it leaves this estimator unchanged.
+        """
+        check_is_fitted(self)
+        params = self.get_params(deep=False)
+        del params["client"]
+        local = BackpropClassifier(**params)
+        for name, value in vars(self).items():
+            if name not in params and name != "client":
+                setattr(local, name, copy.deepcopy(value))
+        return local
+
+    def _lazy(self, method, X):
+        """``method`` of the local model, mapped over the row blocks of a dask `X`."""
+        check_is_fitted(self)
+        if _is_dask_frame(X):
+            _check_feature_names(self, X._meta, reset=False)
+            X = X.to_dask_array()
+        else:
+            _check_feature_names(self, X, reset=False)
+        if not isinstance(X, da.Array) or X.ndim != 2:
+            raise ValueError(
+                f"Expected a 2-D dask array or a dask DataFrame, got {type(X).__name__}"
+                f" with {getattr(X, 'ndim', '?')} dimension(s)."
+            )
+        _check_n_features(self, X, reset=False)
+        if X.numblocks[1] > 1:
+            X = X.rechunk({1: -1})
+        model = self.to_local()
+        # Feature names were checked above; the blocks are plain arrays.
+        model.__dict__.pop("feature_names_in_", None)
+        probe = getattr(model, method)(np.zeros((1, self.n_features_in_)))
+        if probe.ndim == 1:
+            return X.map_blocks(_apply, model, method, drop_axis=1, dtype=probe.dtype,
+                                meta=np.empty((0,), probe.dtype))
+        return X.map_blocks(_apply, model, method, chunks=(X.chunks[0], probe.shape[1:]),
+                            dtype=probe.dtype, meta=np.empty((0, 0), probe.dtype))
+
+    def decision_function(self, X):
+        """Logits of the output units; a dask array for dask `X`.
+
+        Parameters
+        ----------
+        X : {dask array, dask DataFrame, array-like, sparse matrix} of shape \
+                (n_samples, n_features)
+
+        Returns
+        -------
+        scores : {dask array, ndarray} of shape (n_samples,) or (n_samples, n_outputs)
+            For binary targets, one score per sample, positive for ``classes_[1]``.
+        """
+        if dask.is_dask_collection(X):
+            return self._lazy("decision_function", X)
+        return super().decision_function(X)
+
+    def predict_proba(self, X):
+        """Probability estimates; a dask array for dask `X`.
+
+        Parameters
+        ----------
+        X : {dask array, dask DataFrame, array-like, sparse matrix} of shape \
+                (n_samples, n_features)
+
+        Returns
+        -------
+        proba : {dask array, ndarray} of shape (n_samples, n_classes)
+        """
+        if dask.is_dask_collection(X):
+            return self._lazy("predict_proba", X)
+        return super().predict_proba(X)
+
+    def predict_log_proba(self, X):
+        """Logarithm of the probability estimates; a dask array for dask `X`.
+
+        Parameters
+        ----------
+        X : {dask array, dask DataFrame, array-like, sparse matrix} of shape \
+                (n_samples, n_features)
+
+        Returns
+        -------
+        log_proba : {dask array, ndarray} of shape (n_samples, n_classes)
+        """
+        if dask.is_dask_collection(X):
+            return self._lazy("predict_log_proba", X)
+        return super().predict_log_proba(X)
+
+    def predict(self, X):
+        """Predict class labels; a dask array for dask `X`.
+
+        Parameters
+        ----------
+        X : {dask array, dask DataFrame, array-like, sparse matrix} of shape \
+                (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : {dask array, ndarray} of shape (n_samples,) or (n_samples, n_labels)
+        """
+        if dask.is_dask_collection(X):
+            return self._lazy("predict", X)
+        return super().predict(X)

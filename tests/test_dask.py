@@ -1,0 +1,293 @@
+"""DaskBackpropClassifier, and BackpropClassifier under joblib's dask backend.
+
+One LocalCluster (2 worker processes, 1 thread each, on 127.0.0.1, no dashboard) serves
+the whole module. The oracle is the in-process computation of the same sums and fits.
+"""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+
+da = pytest.importorskip("dask.array")
+dd = pytest.importorskip("dask.dataframe")
+distributed = pytest.importorskip("distributed")
+
+import joblib  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn.base import clone  # noqa: E402
+from sklearn.datasets import make_classification  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.model_selection import GridSearchCV  # noqa: E402
+from sklearn.preprocessing import StandardScaler, label_binarize  # noqa: E402
+
+import sklearn_bp.dask as sklearn_bp_dask  # noqa: E402
+from sklearn_bp import BackpropClassifier, backprop  # noqa: E402
+from sklearn_bp.dask import DaskBackpropClassifier  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client():
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+        dashboard_address=None,
+    ) as cluster, distributed.Client(cluster) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y = make_classification(n_samples=3000, n_features=12, n_informative=6,
+                               n_classes=3, random_state=0)
+    X = StandardScaler().fit_transform(X)
+    sample_weight = np.random.default_rng(0).uniform(0.5, 2.0, size=y.shape[0])
+    return X, y, sample_weight
+
+
+def _dask(X, y, sample_weight=None):
+    """Uneven row chunks for X, other chunks for y and the weights (rechunked in fit)."""
+    dX = da.from_array(X, chunks=(700, 5))
+    dy = da.from_array(y, chunks=500)
+    dw = None if sample_weight is None else da.from_array(sample_weight, chunks=1000)
+    return dX, dy, dw
+
+
+def _fit_quietly(model, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return model.fit(*args, **kwargs)
+
+
+KWARGS = dict(hidden_layer_sizes=(10,), alpha=1e-2, max_iter=30, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def fitted(client, data):
+    """A distributed fit and the in-process fit of the same data."""
+    X, y, sample_weight = data
+    dX, dy, dw = _dask(X, y, sample_weight)
+    model = _fit_quietly(DaskBackpropClassifier(client, **KWARGS), dX, dy,
+                         sample_weight=dw)
+    reference = _fit_quietly(BackpropClassifier(**KWARGS), X, y,
+                             sample_weight=sample_weight)
+    return model, reference
+
+
+def _relative_difference(a, b):
+    return float(np.linalg.norm(np.ravel(a) - np.ravel(b)) / np.linalg.norm(np.ravel(b)))
+
+
+@pytest.mark.parametrize("tree", [False, True], ids=["gathered", "tree-reduced"])
+@pytest.mark.parametrize("output_activation", ["logistic", "softmax"])
+def test_partial_sums_equal_in_process_blocks(client, data, monkeypatch, tree,
+                                              output_activation):
+    X, y, sample_weight = data
+    if tree:
+        monkeypatch.setattr(sklearn_bp_dask, "_TREE_REDUCE_BYTES", 0)
+    kwargs = dict(activation="tanh", output_activation=output_activation)
+    model = DaskBackpropClassifier(client, alpha=0.1, **kwargs)
+    blocks = model._persist_blocks(client, *_dask(X, y, sample_weight))
+    layer_sizes = (12, 7, 3)
+    theta = np.random.default_rng(1).normal(scale=0.5, size=backprop.n_params(layer_sizes))
+    loss_sum, grad_sum = blocks.partial_sums(theta, layer_sizes, **kwargs)
+
+    # The same sums in this process, block by block over the row chunks of X, in order.
+    Y = label_binarize(y, classes=[0, 1, 2]).astype(float)
+    expected_loss, expected_grad = 0.0, np.zeros_like(theta)
+    for start in range(0, 3000, 700):
+        rows = slice(start, start + 700)
+        block_loss, block_grad = backprop.partial_sums(
+            theta, X[rows], Y[rows], layer_sizes, sample_weight=sample_weight[rows],
+            **kwargs,
+        )
+        expected_loss += block_loss
+        expected_grad += block_grad
+    assert len(blocks.futures) == 5
+    assert blocks.shape == (3000, 12) and blocks.dtype == np.float64
+    assert blocks.weight_sum == pytest.approx(sample_weight.sum(), rel=1e-14)
+    assert loss_sum == pytest.approx(expected_loss, rel=1e-12)
+    assert _relative_difference(grad_sum, expected_grad) <= 1e-12
+
+    # Finished once, they are the cost and gradient of all of the data.
+    cost, grad = model._objective(blocks, None, layer_sizes, None)(theta)
+    expected_cost, expected = backprop.cost_and_gradient(
+        theta, X, Y, layer_sizes, alpha=model.alpha, sample_weight=sample_weight, **kwargs
+    )
+    assert cost == pytest.approx(expected_cost, rel=1e-12)
+    assert _relative_difference(grad, expected) <= 1e-12
+
+
+def test_fit_equals_in_process_fit(fitted):
+    model, reference = fitted
+    assert model.n_iter_ == reference.n_iter_ == 30
+    for name in ("coefs_", "intercepts_"):
+        for ours, theirs in zip(getattr(model, name), getattr(reference, name)):
+            assert _relative_difference(ours, theirs) <= 1e-9
+    assert model.loss_ == pytest.approx(reference.loss_, rel=1e-9)
+    np.testing.assert_allclose(model.loss_curve_, reference.loss_curve_, rtol=1e-9)
+    np.testing.assert_array_equal(model.classes_, reference.classes_)
+    assert model.n_features_in_ == 12 and model.n_outputs_ == 3 and model.n_layers_ == 3
+
+
+def test_dataframe_and_in_memory_inputs_fit_like_in_process(client):
+    """dask DataFrame columns (feature names, float32, one-column y) and numpy multilabel
+    targets go through the same validation and give the in-process fit."""
+    X, y = make_classification(n_samples=1200, n_features=6, random_state=1)
+    X = StandardScaler().fit_transform(X).astype(np.float32)
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(6)]).assign(label=y)
+    ddf = dd.from_pandas(frame, npartitions=3)
+    kwargs = dict(hidden_layer_sizes=(5,), max_iter=10, random_state=0)
+    with pytest.warns(Warning, match="column-vector y"):
+        model = _fit_quietly(DaskBackpropClassifier(**kwargs),  # the default client
+                             ddf.drop(columns="label"), ddf[["label"]])
+    reference = _fit_quietly(BackpropClassifier(**kwargs), frame.drop(columns="label"), y)
+    assert model.coefs_[0].dtype == np.float32
+    np.testing.assert_array_equal(model.feature_names_in_, reference.feature_names_in_)
+    np.testing.assert_allclose(model.loss_curve_, reference.loss_curve_, rtol=1e-5)
+
+    Y = np.column_stack([y, 1 - y, X[:, 0] > 0]).astype(int)
+    X64 = X.astype(np.float64)
+    model = _fit_quietly(DaskBackpropClassifier(client, **kwargs), X64, Y)
+    reference = _fit_quietly(BackpropClassifier(**kwargs), X64, Y)
+    assert model._y_type == "multilabel-indicator"
+    np.testing.assert_array_equal(model.classes_, [0, 1, 2])
+    for ours, theirs in zip(model.coefs_, reference.coefs_):
+        assert _relative_difference(ours, theirs) <= 1e-9
+
+
+def test_pickle_clone_and_to_local_round_trip(fitted, data):
+    model, _ = fitted
+    X = data[0]
+    expected = model.predict_proba(X)
+
+    restored = pickle.loads(pickle.dumps(model))
+    assert type(restored) is DaskBackpropClassifier and restored.client is None
+    np.testing.assert_array_equal(restored.predict_proba(X), expected)
+
+    copy = clone(model)
+    assert copy.client is model.client and not hasattr(copy, "coefs_")
+    assert copy.get_params()["hidden_layer_sizes"] == KWARGS["hidden_layer_sizes"]
+
+    local = model.to_local()
+    assert type(local) is BackpropClassifier
+    params = model.get_params()
+    del params["client"]
+    assert local.get_params() == params
+    for ours, theirs in zip(local.coefs_ + local.intercepts_,
+                            model.coefs_ + model.intercepts_):
+        np.testing.assert_array_equal(ours, theirs)
+        assert not np.shares_memory(ours, theirs)
+    np.testing.assert_array_equal(local.predict_proba(X), expected)
+    np.testing.assert_array_equal(local.predict(X), model.predict(X))
+    local = pickle.loads(pickle.dumps(local))
+    np.testing.assert_array_equal(local.predict_proba(X), expected)
+
+
+def test_other_solvers_fit_like_in_process(client, data):
+    X, y, _ = data
+    kwargs = dict(hidden_layer_sizes=(4,), solver="cg", max_iter=8, random_state=0)
+    model = _fit_quietly(DaskBackpropClassifier(client, **kwargs), *_dask(X, y)[:2])
+    reference = _fit_quietly(BackpropClassifier(**kwargs), X, y)
+    assert model.n_iter_ == reference.n_iter_
+    for ours, theirs in zip(model.coefs_, reference.coefs_):
+        assert _relative_difference(ours, theirs) <= 1e-9
+
+
+@pytest.mark.parametrize("params", [{"class_weight": "balanced"},
+                                    {"early_stopping": True}])
+def test_unsupported_options_are_refused_before_any_work(params):
+    model = DaskBackpropClassifier(**params)
+    with pytest.raises(ValueError, match="does not support"):
+        model.fit(_poisoned(), _poisoned()[:, 0])
+
+
+def test_parameters_are_those_of_backprop_classifier():
+    ours = DaskBackpropClassifier().get_params()
+    assert ours.pop("client") is None
+    assert ours == BackpropClassifier().get_params()
+
+
+@pytest.mark.parametrize(
+    "method", ["predict", "predict_proba", "predict_log_proba", "decision_function"]
+)
+def test_prediction_is_lazy_on_dask_input(fitted, data, method):
+    model, _ = fitted
+    X = data[0]
+    dX = da.from_array(X, chunks=(700, 5))
+    lazy = getattr(model, method)(dX)
+    assert isinstance(lazy, da.Array)
+    expected = getattr(model.to_local(), method)(X)  # eager, on numpy
+    assert lazy.shape == expected.shape and lazy.dtype == expected.dtype
+    np.testing.assert_allclose(lazy.compute(), expected, rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(getattr(model, method)(X), expected, rtol=0)
+
+
+def test_prediction_on_dask_dataframe_checks_feature_names(client):
+    X, y = make_classification(n_samples=400, n_features=4, random_state=0)
+    frame = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    ddf = dd.from_pandas(frame, npartitions=2)
+    model = _fit_quietly(DaskBackpropClassifier(client, hidden_layer_sizes=(3,),
+                                                max_iter=5, random_state=0), ddf, y)
+    lazy = model.predict(ddf)
+    assert isinstance(lazy, da.Array)
+    np.testing.assert_array_equal(lazy.compute(), model.predict(frame))
+    with pytest.raises(ValueError, match="feature names"):
+        model.predict(ddf.rename(columns={"a": "z"}))
+
+
+def _poisoned(n_rows=100, n_columns=3):
+    """A dask array that raises if anything computes it."""
+
+    def explode(block):
+        raise AssertionError("the dask collection was computed")
+
+    return da.zeros((n_rows, n_columns), chunks=50).map_blocks(explode, dtype=float)
+
+
+@pytest.mark.parametrize("argument", ["X", "y", "sample_weight"])
+def test_plain_classifier_rejects_dask_collections_without_computing(argument):
+    X, y = np.zeros((100, 3)), np.arange(100) % 2
+    arrays = dict(X=X, y=y, sample_weight=None)
+    arrays[argument] = _poisoned() if argument == "X" else _poisoned()[:, 0]
+    with pytest.raises(TypeError, match=r"sklearn_bp\.dask\.DaskBackpropClassifier"):
+        BackpropClassifier().fit(arrays["X"], arrays["y"],
+                                 sample_weight=arrays["sample_weight"])
+
+
+def test_invalid_blocks_raise_the_in_process_errors(client, data):
+    X, y, _ = data
+    dX, dy, _ = _dask(X, y)
+    model = DaskBackpropClassifier(client, max_iter=1)
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        model.fit(da.where(dX > 3, np.nan, dX), dy)
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        model.fit(dX, da.zeros_like(dy))
+    with pytest.raises(ValueError, match="Negative values in data passed to"):
+        model.fit(dX, dy, sample_weight=-da.ones(3000, chunks=700))
+    with pytest.raises(ValueError, match="y has 2000 rows but X has 3000"):
+        model.fit(dX, y[:2000])
+
+
+def test_grid_search_with_dask_joblib_backend_matches_sequential(client, data):
+    X, y, _ = data
+    X, y = X[:600], y[:600]
+    search = GridSearchCV(
+        BackpropClassifier(max_iter=20, random_state=0),
+        {"hidden_layer_sizes": [(4,), (8,)], "alpha": [1e-3, 1.0]},
+        cv=3, n_jobs=-1,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with joblib.parallel_config(backend="dask"):
+            distributed_search = clone(search).fit(X, y)
+        sequential = clone(search).set_params(n_jobs=None).fit(X, y)
+    ours, theirs = distributed_search.cv_results_, sequential.cv_results_
+    assert set(ours) == set(theirs)
+    for key in theirs:
+        if key.endswith("_time"):
+            continue
+        if key == "params":
+            assert ours[key] == theirs[key]
+        else:
+            np.testing.assert_array_equal(ours[key], theirs[key], err_msg=key)

@@ -19,6 +19,7 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 
+from _mlp_oracle import mlp_loss_and_grad
 from sklearn_bp import backprop
 from sklearn_bp.backprop import (
     check_gradient,
@@ -319,16 +320,6 @@ def test_saturated_cost_exact_and_gradient_consistent(output_activation, magnitu
         assert check_gradient(theta, X, Y, layer_sizes, epsilon=1e-4, **kwargs) < 1e-6
 
 
-def _mlp_loss(mlp, theta, X, Y):
-    n_layers = len(mlp.coefs_) + 1
-    loss, _ = mlp._loss_grad_lbfgs(
-        theta.copy(), X, Y, None, [X] + [None] * (n_layers - 1), [None] * (n_layers - 1),
-        [np.empty_like(W) for W in mlp.coefs_],
-        [np.empty_like(b) for b in mlp.intercepts_],
-    )
-    return loss
-
-
 @pytest.mark.parametrize("output_activation", ["logistic", "softmax"])
 @pytest.mark.parametrize("magnitude, labels", [(1e4, "wrong"), (40.0, "correct")])
 def test_mlpclassifier_clips_where_we_are_exact(output_activation, magnitude, labels):
@@ -344,7 +335,7 @@ def test_mlpclassifier_clips_where_we_are_exact(output_activation, magnitude, la
         mlp.fit(X, y_fit)
     assert mlp.out_activation_ == output_activation
 
-    mlp_loss = _mlp_loss(mlp, theta, X, Y)
+    mlp_loss, _ = mlp_loss_and_grad(mlp, theta, X, Y)
     ours, _ = cost_and_gradient(theta, X, Y, layer_sizes,
                                 output_activation=output_activation)
     with mpmath.workdps(DIGITS):

@@ -1,7 +1,9 @@
 """BackpropClassifier against MLPClassifier(solver="lbfgs", activation="logistic").
 
-For each case it measures, side by side in one run and as medians of interleaved
-repetitions:
+Both fit the same network: the same layer sizes, logistic hidden units, and MLPClassifier's
+output layer (a softmax for multiclass targets, one logistic unit for binary ones), with
+alpha=1e-4, the same initial weights and the same max_iter. For each case it measures,
+side by side in one run and as medians of interleaved repetitions (in a shuffled order):
 
 * the time of one cost-and-gradient evaluation, ours (the estimator's own objective, as
   ``fit`` calls it) and scikit-learn's (``MLPClassifier._loss_grad_lbfgs`` on the same
@@ -10,10 +12,12 @@ repetitions:
 * the time of a whole fit with the same ``max_iter``, and the number of evaluations;
 * the GFLOP/s achieved by the matrix products of an evaluation, next to a plain dense
   matrix product measured in the same run;
-* the extra peak memory of a fit, each in a fresh subprocess: ``ru_maxrss`` after the fit
-  minus ``ru_maxrss`` before it (the data are loaded from ``.npy`` files first, so the
-  peak before the fit is the data), and the peak of ``tracemalloc`` (which sees numpy's
-  allocations) during the fit;
+* the extra peak memory of a fit, each in a fresh subprocess that loads the data from
+  ``.npy`` files: the peak resident set size during the fit minus the resident set size
+  before it (on Linux the high-water mark ``VmHWM`` is reset just before the fit by
+  writing 5 to ``/proc/self/clear_refs``; ``ru_maxrss`` alone would not do, as a child
+  process starts with its parent's high-water mark), and the peak of ``tracemalloc``
+  (which sees numpy's allocations) during the fit;
 * our fit at its default threads and under ``threadpoolctl.threadpool_limits`` of one
   thread and of all cores; our evaluation at 1 thread, at all cores for BLAS, and at all
   cores as threads over row blocks with BLAS at 1.
@@ -65,12 +69,13 @@ SIZES = {  # rows (full, quick)
     "large": (1_000_000, 100_000),
 }
 SETTINGS = {  # (eval repeats, fit max_iter, fit repeats), full and quick
-    "narrow": ((41, 100, 5), (9, 30, 2)),
+    "narrow": ((41, 100, 21), (9, 30, 2)),
     "medium": ((9, 10, 3), (3, 5, 1)),
     "wide": ((7, 5, 3), (3, 3, 1)),
     "large": ((3, 0, 0), (1, 0, 0)),
 }
 MEMORY_MAX_ITER = 2  # iterations of the fits in the memory subprocesses
+RNG = np.random.default_rng(0)  # order of the interleaved runs
 
 
 # ----------------------------------------------------------------------------------------
@@ -96,11 +101,17 @@ def make_data(case, quick):
     return np.ascontiguousarray(X, dtype=spec["dtype"]), y
 
 
-def ours(hidden, max_iter, **kwargs):
+def output_activation(y):
+    """MLPClassifier's output layer for these targets: one softmax for multiclass, one
+    logistic unit for binary. Ours is given the same, so that both fit the same model."""
+    return "softmax" if len(np.unique(y)) > 2 else "logistic"
+
+
+def ours(hidden, max_iter, output="logistic"):
     from sklearn_bp import BackpropClassifier
 
     return BackpropClassifier(hidden_layer_sizes=(hidden,), alpha=1e-4, max_iter=max_iter,
-                              random_state=0, **kwargs)
+                              output_activation=output, random_state=0)
 
 
 def mlp(hidden, max_iter):
@@ -183,19 +194,32 @@ def matmul_flops(layer_sizes, n):
 # ----------------------------------------------------------------------------------------
 
 
+def settle(threads):
+    """After a run with BLAS at several threads, wait until OpenBLAS's idle threads stop
+    spinning (they busy-wait for a while), so that they do not slow the next run down.
+    Our own objective and fit hold BLAS at one thread, so they need no pause."""
+    if threads is None or threads > 1:
+        time.sleep(0.15)
+
+
 def interleaved(functions, repeat):
     """Median seconds of each ``(blas_threads, function)``, the repetitions interleaved
     (after one warm-up); the thread limit is set outside the timed region."""
     for threads, f in functions.values():
         with blas_threads(threads):
             f()
+        settle(threads)
     times = {name: [] for name in functions}
+    order = list(functions)
     for _ in range(repeat):
-        for name, (threads, f) in functions.items():
+        RNG.shuffle(order)  # no function always follows the same one
+        for name in order:
+            threads, f = functions[name]
             with blas_threads(threads):
                 start = time.perf_counter()
                 f()
                 times[name].append(time.perf_counter() - start)
+            settle(threads)
     return {name: statistics.median(t) for name, t in times.items()}
 
 
@@ -226,7 +250,8 @@ def per_evaluation(X, y, hidden, repeat):
 
     from sklearn_bp import backprop
 
-    model = ours(hidden, 1)
+    out = output_activation(y)
+    model = ours(hidden, 1, out)
     _, probe = counting(model)
     quiet_fit(model, X, y)  # builds the objective exactly as fit does; 1 iteration
     evaluate, theta = probe["evaluate"], probe["theta"]
@@ -247,8 +272,8 @@ def per_evaluation(X, y, hidden, repeat):
             workspaces[n_threads] = backprop._Workspace(layer_sizes, rows, X.dtype,
                                                         n_threads=n_threads)
         return lambda: backprop.cost_and_gradient(
-            theta, X, Y, layer_sizes, alpha=1e-4, n_threads=n_threads,
-            workspace=workspaces[n_threads],
+            theta, X, Y, layer_sizes, alpha=1e-4, output_activation=out,
+            n_threads=n_threads, workspace=workspaces[n_threads],
         )
 
     functions = {
@@ -275,16 +300,25 @@ def per_fit(X, y, hidden, max_iter, repeat):
     }
     times = {name: [] for name in runs}
     nfev, n_iter, dtypes = {}, {}, {}
-    for _ in range(repeat):
-        for name, (kind, threads) in runs.items():
-            model = ours(hidden, max_iter) if kind == "ours" else mlp(hidden, max_iter)
+    order = list(runs)
+    for warm_up in [True] + [False] * repeat:
+        RNG.shuffle(order)
+        for name in order:
+            kind, threads = runs[name]
+            iterations = 1 if warm_up else max_iter
+            model = (ours(hidden, iterations, output_activation(y)) if kind == "ours"
+                     else mlp(hidden, iterations))
             calls, _ = counting(model)
             with blas_threads(threads):  # entered outside the timed region
                 start = time.perf_counter()
                 quiet_fit(model, X, y)
-                times[name].append(time.perf_counter() - start)
-            nfev[name], n_iter[name] = len(calls), int(model.n_iter_)
-            dtypes[name] = str(model.coefs_[0].dtype)
+                seconds = time.perf_counter() - start
+            if kind == "mlp":  # ours holds BLAS at one thread inside fit
+                settle(threads)
+            if not warm_up:
+                times[name].append(seconds)
+                nfev[name], n_iter[name] = len(calls), int(model.n_iter_)
+                dtypes[name] = str(model.coefs_[0].dtype)
     return {
         name: {"seconds": statistics.median(t), "nfev": nfev[name], "n_iter": n_iter[name],
                "ms_per_eval": 1e3 * statistics.median(t) / max(nfev[name], 1),
@@ -294,23 +328,35 @@ def per_fit(X, y, hidden, max_iter, repeat):
 
 
 MEMORY_CHILD = r"""
-import json, resource, sys, tracemalloc, warnings
+import json, resource, sys, tracemalloc
 import numpy as np
 X = np.load(sys.argv[1]); y = np.load(sys.argv[2])
 kind, hidden, max_iter = sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 sys.path.insert(0, sys.argv[6])
-from run import mlp, ours, quiet_fit
-model = ours(hidden, max_iter) if kind == "ours" else mlp(hidden, max_iter)
-quiet_fit(model, X[:200], y[:200])  # imports and first-call allocations, before measuring
-model = ours(hidden, max_iter) if kind == "ours" else mlp(hidden, max_iter)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+from run import mlp, ours, output_activation, quiet_fit
+make = lambda: (ours(hidden, max_iter, output_activation(y)) if kind == "ours"
+                else mlp(hidden, max_iter))
+quiet_fit(make(), X[:200], y[:200])  # imports and first-call allocations, before measuring
+model = make()
+
+def status(field):
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith(field + ":"))
+
+try:  # Linux: reset the high-water mark to the current RSS ("5" > clear_refs)
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    before, method = status("VmRSS"), "VmHWM after reset"
+except OSError:  # elsewhere ru_maxrss, which may start at the parent's RSS
+    before, method = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "ru_maxrss"
 tracemalloc.start()
 start = tracemalloc.get_traced_memory()[0]
 quiet_fit(model, X, y)
 peak = tracemalloc.get_traced_memory()[1]
 tracemalloc.stop()
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"rss_extra_mib": (after - before) / 1024,
+after = (status("VmHWM") if method != "ru_maxrss"
+         else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(json.dumps({"rss_extra_mib": (after - before) / 1024, "rss_method": method,
                   "traced_extra_mib": (peak - start) / 2**20}))
 """
 

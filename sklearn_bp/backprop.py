@@ -50,7 +50,8 @@ How the numbers are computed
   equals ``sigma(z) - y`` but does not cancel when ``y = 1`` and ``z`` is large.
 * The sums over samples in (C1), (G1), (G2) are accumulated over row blocks of bounded
   size, so memory does not grow with ``n`` and the result does not depend on the block
-  size beyond rounding.
+  size beyond rounding. With ``n_threads > 1`` each thread sums its own blocks and the
+  threads' sums are added in a fixed order: the same inputs give the same bits.
 """
 
 import math
@@ -86,13 +87,16 @@ ACTIVATIONS = ("logistic", "tanh", "relu")
 OUTPUT_ACTIVATIONS = ("logistic", "softmax")
 
 # Rows per block are chosen so that one block's widest layer holds about _BLOCK_ELEMENTS
-# numbers and its input about _INPUT_BLOCK_ELEMENTS: small enough for the buffers to stay
-# in cache, large enough for efficient matrix products (measured in benchmarks/run.py).
-_BLOCK_ELEMENTS = 1 << 15
-_INPUT_BLOCK_ELEMENTS = 1 << 17
+# numbers (at most _INPUT_BLOCK_ELEMENTS in its rows of X): small enough for the buffers
+# to stay in cache, large enough for efficient matrix products and for numpy calls long
+# enough (tens of microseconds) that threads rarely wait for each other's GIL.
+_BLOCK_ELEMENTS = 1 << 17
+_INPUT_BLOCK_ELEMENTS = 1 << 20
 
-# BLAS gemm by dtype, to add A^T D into the gradient without a temporary.
+# BLAS gemm and gemv by dtype, to add A^T D and the column sums of D into the gradient
+# without temporaries.
 _GEMM = {"d": _blas.dgemm, "f": _blas.sgemm}
+_GEMV = {"d": _blas.dgemv, "f": _blas.sgemv}
 
 
 def _work_dtype(X):
@@ -388,17 +392,16 @@ def _check_activations(activation, output_activation):
 
 
 def block_rows(layer_sizes, n_samples, *, n_threads=1):
-    """Rows per block, so that a block's buffers stay small and its products efficient.
+    """Rows per block: about ``2**17`` numbers in the widest layer after the input, at
+    most ``2**20`` numbers of input, and at least 64 rows.
 
-    About ``2**15`` numbers in the widest layer after the input (``2**17`` for the input
-    layer, which is only read), and at least 64 rows (256 when the input is wider than
-    256 features, where the matrix products need the rows). With ``n_threads > 1`` the
-    blocks are also small enough to give every thread at least one.
+    The buffers of a block, and so the memory of an evaluation, do not grow with
+    `n_samples`. With ``n_threads > 1`` the blocks are also small enough to give every
+    thread at least one.
     """
     layer_sizes = [max(int(h), 1) for h in layer_sizes]
     widest = max(layer_sizes[1:], default=1)
-    floor = 256 if layer_sizes[0] > 256 else 64
-    rows = max(floor, min(_BLOCK_ELEMENTS // widest, _INPUT_BLOCK_ELEMENTS // layer_sizes[0]))
+    rows = max(64, min(_BLOCK_ELEMENTS // widest, _INPUT_BLOCK_ELEMENTS // layer_sizes[0]))
     if n_threads > 1:
         rows = min(rows, -(-int(n_samples) // int(n_threads)))
     return int(max(1, min(int(n_samples), rows)))
@@ -424,10 +427,11 @@ class _Buffers:
         self.D = np.empty((rows, widths[-1]), dtype) if gradient else None
         self.index = np.arange(rows)  # row numbers, for the softmax's top unit
         self.top = np.empty(rows, np.intp)
+        self.ones = np.ones(rows, dtype)  # for column sums by gemv
 
     def arrays(self):
         """Every buffer, to account for memory."""
-        return [*self.Z, *self.P, *self.N, *self.mask, self.index, self.top] + (
+        return [*self.Z, *self.P, *self.N, *self.mask, self.index, self.top, self.ones] + (
             [] if self.D is None else [self.D]
         )
 
@@ -542,7 +546,7 @@ def _output_cost_delta(Z, Y, D, P, N, mask, sample_weight, output_activation,
     ``D = s * (A_L - Y)`` (B1), from the logits ``Z`` (overwritten, as are ``P``, ``N``,
     ``mask``)."""
     if output_activation == "logistic":
-        t = _exp_neg_abs(Z, N)
+        t = np.exp(np.copysign(Z, -1.0, out=N), out=N)  # e^{-|z|}
         # c_i = sum_k (max(z, 0) - y z) + log1p(e^{-|z|})        (C2)
         # The bracket first: for y in {0, 1} it is exactly 0 or |z|, so the small
         # log1p term is never added to z and subtracted again.
@@ -592,20 +596,22 @@ def _output_cost_delta(Z, Y, D, P, N, mask, sample_weight, output_activation,
     return cost
 
 
-def _gemm_accumulate(A, D, out):
-    """``out += A.T @ D`` without a temporary, by BLAS ``gemm`` with ``beta = 1``.
-
-    Returns False (and does nothing) when the operands do not allow it (sparse ``A``,
-    non-contiguous arrays, other dtypes).
-    """
-    gemm = _GEMM.get(out.dtype.char)
-    if (gemm is None or sp.issparse(A) or A.dtype != out.dtype or D.dtype != out.dtype
-            or not (A.flags.c_contiguous and D.flags.c_contiguous
-                    and out.flags.c_contiguous)):
-        return False
-    # In Fortran's column-major view: out.T (h', h) = D.T (h', m) @ A (m, h).
-    gemm(1.0, D.T, A.T, beta=1.0, c=out.T, trans_b=True, overwrite_c=True)
-    return True
+def _add_gradient(A, D, ones, grad_coef, grad_intercept):
+    """(G1), (G2) for one block: ``grad_coef += A.T @ D`` and ``grad_intercept += sum of
+    the rows of D``, by BLAS ``gemm`` and ``gemv`` with ``beta = 1`` (no temporaries)
+    when the operands allow it (dense, C-contiguous, float32 or float64)."""
+    dtype = grad_coef.dtype
+    if (dtype.char in _GEMM and not sp.issparse(A) and A.dtype == dtype
+            and D.dtype == dtype and A.flags.c_contiguous and D.flags.c_contiguous
+            and grad_coef.flags.c_contiguous and grad_intercept.flags.c_contiguous):
+        # In Fortran's column-major view: grad_coef.T (h', h) += D.T (h', m) @ A (m, h)
+        _GEMM[dtype.char](1.0, D.T, A.T, beta=1.0, c=grad_coef.T, trans_b=True,
+                          overwrite_c=True)
+        _GEMV[dtype.char](1.0, D.T, ones[:D.shape[0]], beta=1.0, y=grad_intercept,
+                          overwrite_y=True)
+    else:
+        grad_coef += A.T @ D
+        grad_intercept += D.sum(axis=0)
 
 
 def _accumulate(coefs, intercepts, X, Y, sample_weight, grad_coefs, grad_intercepts,
@@ -633,9 +639,7 @@ def _accumulate(coefs, intercepts, X, Y, sample_weight, grad_coefs, grad_interce
     )
     for l in range(n_layers - 1, -1, -1):
         # (G1), (G2) for layer l, while D = s * D_{l+1} is in cache
-        if not _gemm_accumulate(activations[l], D, grad_coefs[l]):
-            grad_coefs[l] += activations[l].T @ D
-        grad_intercepts[l] += D.sum(axis=0)
+        _add_gradient(activations[l], D, ws.ones, grad_coefs[l], grad_intercepts[l])
         if l:  # (B2): D_l = (D_{l+1} @ W_l^T) * g'(Z_l), into the scratch N
             np.matmul(D, coefs[l].T, out=Ns[l - 1])
             D = _hidden_backward(Ns[l - 1], Ps[l - 1], Ns[l - 1], masks[l - 1],
@@ -654,11 +658,12 @@ def _check_n_threads(n_threads):
 
 
 # ----------------------------------------------------------------------------------------
-# Threads. BLAS's own threads are a trap for these products (tens to hundreds of rows by
-# tens to hundreds of columns, called thousands of times): on 2 cores an evaluation on
-# digits runs ~15x slower with OpenBLAS at 2 threads than at 1, and so does scipy's
-# L-BFGS-B. So BLAS stays at one thread and the cores, when the data are worth it, go to
-# threads that each take their own row blocks (numpy releases the GIL in its loops).
+# Threads. BLAS's own threads are a trap for these products (hundreds of rows by tens to
+# hundreds of columns, called thousands of times): on 2 cores an evaluation runs 2-20x
+# slower with OpenBLAS at 2 threads than at 1 (benchmarks/run.py, column "eval 1x2"), and
+# so does scipy's L-BFGS-B. So BLAS stays at one thread and the cores, when the data are
+# worth it, go to threads that each take their own row blocks (numpy and BLAS release the
+# GIL while they compute).
 # ----------------------------------------------------------------------------------------
 
 # Matrix-product flops of one evaluation below which a second thread costs more than it
@@ -696,7 +701,7 @@ def _default_n_threads(X, layer_sizes):
     n_threads = max(1, min([cores, *budget]))
     pairs = [a * b for a, b in zip(layer_sizes[:-1], layer_sizes[1:])]
     flops = 2 * X.shape[0] * (3 * sum(pairs) - pairs[0])
-    if sp.issparse(X):  # scipy's sparse products keep the GIL
+    if sp.issparse(X):  # not measured to pay off for scipy's sparse products
         return 1
     return int(max(1, min(n_threads, flops // _MIN_FLOPS_PER_THREAD)))
 

@@ -1,0 +1,264 @@
+"""What the speed-ups must not change: results, determinism, dtype and memory bounds.
+
+Nothing here is timed (timings live in ``benchmarks/run.py``). The row blocks, the reused
+buffers and the threads of :mod:`sklearn_bp.backprop` are implementation choices; these
+tests pin down that the cost and gradient do not depend on them beyond rounding, that
+repeated evaluations and fits are bit-for-bit reproducible, that float32 stays float32,
+and that the memory of an evaluation is bounded by the block size, not by ``n_samples``.
+"""
+
+import os
+import tracemalloc
+
+import numpy as np
+import pytest
+from scipy.special import expit, log_expit, log_softmax, softmax
+from threadpoolctl import threadpool_info, threadpool_limits
+
+from sklearn_bp import BackpropClassifier, backprop
+
+RTOL = 1e-12
+N_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def _problem(n=61, layer_sizes=(5, 7, 4, 3), output_activation="logistic", seed=0,
+             weighted=False, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, layer_sizes[0])).astype(dtype)
+    if output_activation == "softmax":
+        Y = np.eye(layer_sizes[-1])[rng.integers(0, layer_sizes[-1], n)]
+    else:
+        Y = (rng.random((n, layer_sizes[-1])) < 0.4).astype(float)
+    theta = rng.uniform(-1.5, 1.5, backprop.n_params(layer_sizes))
+    sample_weight = rng.uniform(0.1, 3.0, n) if weighted else None
+    return theta, X, Y.astype(dtype), sample_weight
+
+
+def _reference(theta, X, Y, layer_sizes, alpha, sample_weight, activation, output_activation):
+    """Full batch, straight from the equations (F1)-(G2), with scipy's special functions:
+    an independent check of the blocked kernels."""
+    coefs, intercepts = backprop.unpack(theta, layer_sizes)
+    g = {"logistic": expit, "tanh": np.tanh, "relu": lambda z: np.maximum(z, 0)}[activation]
+    dg = {"logistic": lambda z: expit(z) * expit(-z),
+          "tanh": lambda z: 1 / np.cosh(z) ** 2,
+          "relu": lambda z: (z > 0).astype(float)}[activation]
+    s = np.ones(X.shape[0]) if sample_weight is None else sample_weight
+    S = s.sum()
+    A, Zs = [X], []
+    for l, (W, b) in enumerate(zip(coefs, intercepts)):
+        Zs.append(A[-1] @ W + b)
+        if l + 1 < len(coefs):
+            A.append(g(Zs[-1]))
+    Z = Zs[-1]
+    if output_activation == "logistic":
+        c = -(Y * log_expit(Z) + (1 - Y) * log_expit(-Z)).sum(axis=1)
+        D = expit(Z) - Y
+    else:
+        c = -(Y * log_softmax(Z, axis=1)).sum(axis=1)
+        D = softmax(Z, axis=1) - Y
+    cost = (s @ c + 0.5 * alpha * sum((W**2).sum() for W in coefs)) / S
+    D = D * s[:, None]
+    grads_W, grads_b = [None] * len(coefs), [None] * len(coefs)
+    for l in range(len(coefs) - 1, -1, -1):
+        grads_W[l] = (A[l].T @ D + alpha * coefs[l]) / S
+        grads_b[l] = D.sum(axis=0) / S
+        if l:
+            D = (D @ coefs[l].T) * dg(Zs[l - 1])
+    return cost, backprop.pack(grads_W, grads_b)
+
+
+@pytest.mark.parametrize("activation", backprop.ACTIVATIONS)
+@pytest.mark.parametrize("output_activation", backprop.OUTPUT_ACTIVATIONS)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_block_size_and_threads_do_not_change_the_result(activation, output_activation,
+                                                         weighted):
+    layer_sizes = (5, 7, 4, 3)
+    theta, X, Y, s = _problem(61, layer_sizes, output_activation, weighted=weighted)
+    kwargs = dict(alpha=0.3, sample_weight=s, activation=activation,
+                  output_activation=output_activation)
+    cost, grad = backprop.cost_and_gradient(theta, X, Y, layer_sizes, block_size=61,
+                                            n_threads=1, **kwargs)
+    ref_cost, ref_grad = _reference(theta, X, Y, layer_sizes, 0.3, s, activation,
+                                    output_activation)
+    np.testing.assert_allclose(cost, ref_cost, rtol=1e-10)
+    np.testing.assert_allclose(grad, ref_grad, rtol=1e-9, atol=1e-12)
+    for block_size in (1, 7, 30, 61, None):
+        for n_threads in (1, 2, 3):
+            c, g = backprop.cost_and_gradient(theta, X, Y, layer_sizes,
+                                              block_size=block_size, n_threads=n_threads,
+                                              **kwargs)
+            np.testing.assert_allclose(c, cost, rtol=RTOL, err_msg=f"{block_size=}")
+            np.testing.assert_allclose(g, grad, rtol=RTOL, atol=RTOL * np.abs(grad).max(),
+                                       err_msg=f"{block_size=}, {n_threads=}")
+
+
+def test_partial_sums_add_up_over_threads_and_blocks():
+    layer_sizes = (5, 7, 3)
+    theta, X, Y, s = _problem(40, layer_sizes, weighted=True)
+    whole = backprop.partial_sums(theta, X, Y, layer_sizes, sample_weight=s,
+                                  block_size=40)
+    parts = [backprop.partial_sums(theta, X[i:i + 9], Y[i:i + 9], layer_sizes,
+                                   sample_weight=s[i:i + 9], n_threads=2, block_size=2)
+             for i in range(0, 40, 9)]
+    np.testing.assert_allclose(sum(p[0] for p in parts), whole[0], rtol=RTOL)
+    np.testing.assert_allclose(sum(p[1] for p in parts), whole[1], rtol=RTOL,
+                               atol=RTOL * np.abs(whole[1]).max())
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("output_activation", backprop.OUTPUT_ACTIVATIONS)
+def test_reused_workspace_gives_bit_identical_results(n_threads, output_activation):
+    layer_sizes = (6, 9, 4)
+    theta, X, Y, _ = _problem(500, layer_sizes, output_activation)
+    workspace = backprop._Workspace(layer_sizes, 37, np.float64, n_threads=n_threads)
+    kwargs = dict(alpha=0.1, output_activation=output_activation, block_size=37,
+                  n_threads=n_threads)
+    first = backprop.cost_and_gradient(theta, X, Y, layer_sizes, workspace=workspace,
+                                       **kwargs)
+    # Another evaluation in between leaves other numbers in every buffer.
+    backprop.cost_and_gradient(theta[::-1].copy(), X, Y, layer_sizes,
+                               workspace=workspace, **kwargs)
+    for _ in range(3):
+        again = backprop.cost_and_gradient(theta, X, Y, layer_sizes, workspace=workspace,
+                                           **kwargs)
+        assert again[0] == first[0]
+        np.testing.assert_array_equal(again[1], first[1])
+    fresh = backprop.cost_and_gradient(theta, X, Y, layer_sizes, **kwargs)
+    assert fresh[0] == first[0]
+    np.testing.assert_array_equal(fresh[1], first[1])
+
+
+def test_workspace_memory_is_bounded_by_the_block_size():
+    layer_sizes = (50, 100, 10)
+    sizes = {}
+    for n_samples in (10_000, 10_000_000):
+        for n_threads in (1, 2):
+            rows = backprop.block_rows(layer_sizes, n_samples, n_threads=n_threads)
+            workspace = backprop._Workspace(layer_sizes, rows, np.float64,
+                                            n_threads=n_threads)
+            for array in workspace.arrays():
+                assert array.shape[0] <= max(rows, backprop.n_params(layer_sizes))
+            for buffers in workspace.buffers:
+                for array in buffers.arrays():
+                    assert array.shape[0] == rows
+            sizes[n_samples, n_threads] = sum(a.nbytes for a in workspace.arrays())
+    assert sizes[10_000, 1] == sizes[10_000_000, 1]
+    assert sizes[10_000, 2] == sizes[10_000_000, 2]
+    # A few megabytes, whatever the number of samples.
+    assert sizes[10_000_000, 2] < 16 * 2**20
+
+
+def test_evaluation_allocates_no_array_of_n_samples_rows():
+    """tracemalloc sees numpy's allocations: with a reused workspace, an evaluation on
+    200 000 rows must not allocate anything near one (n_samples, n_hidden) array."""
+    layer_sizes = (20, 50, 3)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200_000, 20))
+    Y = np.eye(3)[rng.integers(0, 3, 200_000)]
+    theta = rng.uniform(-0.5, 0.5, backprop.n_params(layer_sizes))
+    for n_threads in (1, 2):
+        rows = backprop.block_rows(layer_sizes, X.shape[0], n_threads=n_threads)
+        workspace = backprop._Workspace(layer_sizes, rows, np.float64, n_threads=n_threads)
+        backprop.cost_and_gradient(theta, X, Y, layer_sizes, workspace=workspace,
+                                   n_threads=n_threads)
+        tracemalloc.start()
+        try:
+            base = tracemalloc.get_traced_memory()[0]
+            backprop.cost_and_gradient(theta, X, Y, layer_sizes, workspace=workspace,
+                                       n_threads=n_threads)
+            peak = tracemalloc.get_traced_memory()[1] - base
+        finally:
+            tracemalloc.stop()
+        one_activation = X.shape[0] * 50 * 8
+        assert peak < 0.05 * one_activation, (n_threads, peak)
+
+
+def test_float32_is_computed_and_kept_in_float32():
+    layer_sizes = (5, 7, 3)
+    theta, X, Y, _ = _problem(80, layer_sizes, dtype=np.float32)
+    cost, grad = backprop.cost_and_gradient(theta, X, Y, layer_sizes, n_threads=2,
+                                            block_size=16)
+    assert grad.dtype == np.float32
+    cost64, grad64 = backprop.cost_and_gradient(theta, X.astype(np.float64),
+                                                Y.astype(np.float64), layer_sizes)
+    np.testing.assert_allclose(cost, cost64, rtol=1e-5)
+    np.testing.assert_allclose(grad, grad64, rtol=1e-3, atol=1e-5)
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 6)).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    model = BackpropClassifier(hidden_layer_sizes=(5,), max_iter=30, random_state=0)
+    model.fit(X, y)
+    assert all(W.dtype == np.float32 for W in model.coefs_)
+    assert all(b.dtype == np.float32 for b in model.intercepts_)
+    assert backprop.forward(model.coefs_, model.intercepts_, X).dtype == np.float32
+
+
+def _fit_data():
+    # Large enough for the default to use every core: see _default_n_threads.
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((20_000, 30))
+    y = (X[:, :3] @ [1.0, -2.0, 0.5] > 0).astype(int) + (X[:, 3] > 1)
+    return X, y
+
+
+def test_default_threads_follow_the_blas_budget():
+    X, _ = _fit_data()
+    layer_sizes = (30, 30, 3)
+    budget = min(N_CORES, *(lib["num_threads"] for lib in threadpool_info()
+                            if lib["user_api"] == "blas"))
+    n_threads = backprop._default_n_threads(X, layer_sizes)
+    assert 1 <= n_threads <= budget
+    assert n_threads > 1 or budget == 1
+    with threadpool_limits(limits=1, user_api="blas"):
+        assert backprop._default_n_threads(X, layer_sizes) == 1
+    assert backprop._default_n_threads(X[:500], layer_sizes) == 1  # too little work
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_repeated_fits_are_bit_identical():
+    X, y = _fit_data()
+    kwargs = dict(hidden_layer_sizes=(30,), max_iter=8, random_state=0)
+    first = BackpropClassifier(**kwargs).fit(X, y)
+    second = BackpropClassifier(**kwargs).fit(X, y)
+    for a, b in zip(first.coefs_ + first.intercepts_, second.coefs_ + second.intercepts_):
+        np.testing.assert_array_equal(a, b)
+    # One thread or all: the same fit up to rounding.
+    with threadpool_limits(limits=1, user_api="blas"):
+        single = BackpropClassifier(**kwargs).fit(X, y)
+    np.testing.assert_allclose(single.loss_, first.loss_, rtol=1e-9)
+
+
+def test_saturated_logits_raise_no_floating_point_error_in_any_thread():
+    layer_sizes = (2, 3, 2)
+    X = np.array([[800.0, -800.0], [-40.0, 40.0], [0.0, 1e-300], [3.0, -2.0]] * 8)
+    Y = np.tile([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]], (8, 1))
+    theta = np.linspace(-3, 3, backprop.n_params(layer_sizes))
+    for output_activation in backprop.OUTPUT_ACTIVATIONS:
+        with np.errstate(all="raise"):
+            cost, grad = backprop.cost_and_gradient(
+                theta, X, Y, layer_sizes, output_activation=output_activation,
+                n_threads=2, block_size=4,
+            )
+        assert np.isfinite(cost) and np.all(np.isfinite(grad))
+
+
+@pytest.mark.parametrize("n_threads", [0, -1, 1.5, True, "2"])
+def test_bad_n_threads_is_refused(n_threads):
+    theta, X, Y, _ = _problem(10, (5, 7, 4, 3))
+    with pytest.raises(ValueError, match="n_threads must be a positive int"):
+        backprop.cost_and_gradient(theta, X, Y, (5, 7, 4, 3), n_threads=n_threads)
+
+
+@pytest.mark.parametrize("activation", backprop.ACTIVATIONS)
+def test_forward_does_not_depend_on_the_block_size(activation):
+    layer_sizes = (5, 7, 4, 3)
+    theta, X, _, _ = _problem(61, layer_sizes)
+    coefs, intercepts = backprop.unpack(theta, layer_sizes)
+    whole = backprop.forward(coefs, intercepts, X, activation=activation, block_size=61)
+    for block_size in (1, 7, None):
+        np.testing.assert_allclose(
+            backprop.forward(coefs, intercepts, X, activation=activation,
+                             block_size=block_size),
+            whole, rtol=RTOL, atol=RTOL * np.abs(whole).max(),
+        )

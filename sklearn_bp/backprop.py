@@ -499,24 +499,24 @@ def _hidden_forward(Z, P, N, mask, activation, derivative=True):
     if activation == "logistic":
         _exp_neg_abs(Z, N)  # t
         np.greater_equal(Z, 0.0, out=mask)
-        np.add(N, 1.0, out=P)
-        np.reciprocal(P, out=P)  # sigma(|z|)
+        np.add(N, 1.0, out=P)  # d = 1 + t
         np.maximum(N, mask, out=Z)  # 1 where z >= 0, t where z < 0 (t <= 1)
-        np.multiply(Z, P, out=Z)  # A = sigma(z)
+        np.divide(Z, P, out=Z)  # A = sigma(z) = 1/d or t/d
         if derivative:
-            np.multiply(N, P, out=N)  # sigma(-|z|)
-            np.multiply(P, N, out=P)  # g'(z) = sigma(z) sigma(-z)
+            # g'(z) = sigma(|z|) sigma(-|z|) = (t/d)/d: one rounding fewer than
+            # (1/d)(t/d); within 4 ulp of the exact value (tests/test_numerics.py).
+            np.divide(N, P, out=N)
+            np.divide(N, P, out=P)
     elif activation == "tanh":
         if derivative:
             # tanh'(z) = 1 - tanh(z)^2 = 4 sigma(2|z|) sigma(-2|z|): no cancellation.
             np.abs(Z, out=N)
             np.multiply(N, -2.0, out=N)
             np.exp(N, out=N)
-            np.add(N, 1.0, out=P)
-            np.reciprocal(P, out=P)  # sigma(2|z|)
-            np.multiply(N, P, out=N)  # sigma(-2|z|)
-            np.multiply(N, 4.0, out=N)
-            np.multiply(P, N, out=P)
+            np.add(N, 1.0, out=P)  # d = 1 + t, t = e^{-2|z|}
+            np.divide(N, P, out=N)
+            np.divide(N, P, out=P)  # sigma(2|z|) sigma(-2|z|) = (t/d)/d
+            np.multiply(P, 4.0, out=P)
         np.tanh(Z, out=Z)
     else:  # relu
         if derivative:

@@ -222,6 +222,17 @@ def log_sigmoid(z):
     The log of (S1); ``-log_sigmoid(z)`` and ``-log_sigmoid(-z)`` are the two terms
     of the logistic cost (C2).
 
+    Parameters
+    ----------
+    z : array-like
+        Logits. float32 input is computed in float32, anything else in float64.
+
+    Returns
+    -------
+    log_a : ndarray of the same shape as `z`
+        ``log sigma(z)``, finite for every finite `z` (``-log(1 + e^{-z})``, computed
+        as ``min(z, 0) - log1p(e^{-|z|})``).
+
     Examples
     --------
     >>> from sklearn_bp.backprop import log_sigmoid
@@ -239,6 +250,16 @@ def log_sigmoid(z):
 def log_softmax(z):
     """Row-wise ``z_k - log sum_j e^{z_j}`` (C3), computed around the row maximum.
 
+    Parameters
+    ----------
+    z : array-like of shape (n_samples, n_classes)
+        Logits; a 1-D input is one row.
+
+    Returns
+    -------
+    log_p : ndarray of shape (n_samples, n_classes)
+        Log-probabilities, finite for finite logits (no ``log(0)``).
+
     Examples
     --------
     >>> import numpy as np
@@ -255,6 +276,16 @@ def log_softmax(z):
 
 def softmax(z):
     """Row-wise ``e^{z_k} / sum_j e^{z_j}`` (F3), without overflow.
+
+    Parameters
+    ----------
+    z : array-like of shape (n_samples, n_classes)
+        Logits; a 1-D input is one row.
+
+    Returns
+    -------
+    p : ndarray of shape (n_samples, n_classes)
+        Probabilities; each row sums to 1.
 
     Examples
     --------
@@ -297,6 +328,16 @@ def _shapes(layer_sizes):
 
 def n_params(layer_sizes):
     """Length of theta for ``layer_sizes``.
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int
+        ``(n_features, *hidden_layer_sizes, n_outputs)``.
+
+    Returns
+    -------
+    n_params : int
+        Number of weights and intercepts, the length of :func:`pack`'s vector.
 
     Examples
     --------
@@ -398,6 +439,26 @@ def block_rows(layer_sizes, n_samples, *, n_threads=1):
     The buffers of a block, and so the memory of an evaluation, do not grow with
     `n_samples`. With ``n_threads > 1`` the blocks are also small enough to give every
     thread at least one.
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int
+        ``(n_features, *hidden_layer_sizes, n_outputs)``.
+    n_samples : int
+        Number of rows to evaluate.
+    n_threads : int, default=1
+        Number of threads that will share the blocks.
+
+    Returns
+    -------
+    rows : int
+        Rows per block, between 1 and `n_samples`.
+
+    Examples
+    --------
+    >>> from sklearn_bp.backprop import block_rows
+    >>> block_rows((64, 25, 10), 1797)   # digits fits in one block
+    1797
     """
     layer_sizes = [max(int(h), 1) for h in layer_sizes]
     widest = max(layer_sizes[1:], default=1)

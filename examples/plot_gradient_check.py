@@ -80,7 +80,7 @@ def forgets_penalty_gradient(theta, X, Y, layer_sizes, *, alpha=0.0, **kwargs):
     return cost, grad
 
 
-def forgets_activation_derivative(D, P, N, mask, activation):
+def forgets_activation_derivative(D, P):
     return D  # should be D * g'(Z)
 
 

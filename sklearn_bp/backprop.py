@@ -107,19 +107,8 @@ def _work_dtype(X):
 
 def _exp_neg_abs(z, out):
     """``out = e^{-|z|}``, the one exponential behind (S1), (S2) and (C2)."""
-    np.abs(z, out=out)
-    np.negative(out, out=out)
+    np.copysign(z, -1.0, out=out)  # -|z| in one pass
     return np.exp(out, out=out)
-
-
-def _sigmoid_pair(t, out_pos, out_neg):
-    """From ``t = e^{-|z|}``: ``out_pos = sigma(|z|)`` and ``out_neg = sigma(-|z|)`` (S1).
-
-    ``t`` and ``out_neg`` may be the same array.
-    """
-    np.add(t, 1.0, out=out_pos)
-    np.reciprocal(out_pos, out=out_pos)
-    return out_pos, np.multiply(t, out_pos, out=out_neg)
 
 
 def _split_one_plus_t(z):
@@ -130,9 +119,7 @@ def _split_one_plus_t(z):
     rounding that would otherwise cost up to an ulp in ``sigma`` and two in ``sigma'``.
     """
     x = np.asarray(z, dtype=np.float64)
-    t = np.abs(x, out=np.empty_like(x))
-    np.negative(t, out=t)
-    np.exp(t, out=t)
+    t = _exp_neg_abs(x, np.empty_like(x))
     d = np.add(t, 1.0, out=np.empty_like(x))
     e = np.subtract(d, 1.0, out=np.empty_like(x))
     np.subtract(t, e, out=e)
@@ -586,9 +573,9 @@ def _hidden_forward(Z, P, N, mask, activation, derivative=True):
     return Z
 
 
-def _hidden_backward(D, P, N, mask, activation):
+def _hidden_backward(D, P):
     """(B2), the factor ``g'(Z)``: ``D *= g'(Z)`` in place, from ``P`` (see
-    :func:`_hidden_forward`). ``D`` may be ``N``."""
+    :func:`_hidden_forward`)."""
     return np.multiply(D, P, out=D)
 
 
@@ -607,7 +594,7 @@ def _output_cost_delta(Z, Y, D, P, N, mask, sample_weight, output_activation,
     ``D = s * (A_L - Y)`` (B1), from the logits ``Z`` (overwritten, as are ``P``, ``N``,
     ``mask``)."""
     if output_activation == "logistic":
-        t = np.exp(np.copysign(Z, -1.0, out=N), out=N)  # e^{-|z|}
+        t = _exp_neg_abs(Z, N)
         # c_i = sum_k (max(z, 0) - y z) + log1p(e^{-|z|})        (C2)
         # The bracket first: for y in {0, 1} it is exactly 0 or |z|, so the small
         # log1p term is never added to z and subtracted again.
@@ -703,8 +690,7 @@ def _accumulate(coefs, intercepts, X, Y, sample_weight, grad_coefs, grad_interce
         _add_gradient(activations[l], D, ws.ones, grad_coefs[l], grad_intercepts[l])
         if l:  # (B2): D_l = (D_{l+1} @ W_l^T) * g'(Z_l), into the scratch N
             np.matmul(D, coefs[l].T, out=Ns[l - 1])
-            D = _hidden_backward(Ns[l - 1], Ps[l - 1], Ns[l - 1], masks[l - 1],
-                                 activation)
+            D = _hidden_backward(Ns[l - 1], Ps[l - 1])
     return block_cost
 
 

@@ -93,7 +93,7 @@ OUTPUT_ACTIVATIONS = ("logistic", "softmax")
 # numbers (at most _INPUT_BLOCK_ELEMENTS in its rows of X): small enough for the buffers
 # to stay in cache, large enough for efficient matrix products and for numpy calls long
 # enough (tens of microseconds) that threads rarely wait for each other's GIL.
-_BLOCK_ELEMENTS = 1 << 17
+_BLOCK_ELEMENTS = 1 << 16
 _INPUT_BLOCK_ELEMENTS = 1 << 20
 
 # BLAS gemm and gemv by dtype, to add A^T D and the column sums of D into the gradient
@@ -428,7 +428,7 @@ def _check_activations(activation, output_activation):
 
 
 def block_rows(layer_sizes, n_samples, *, n_threads=1):
-    """Rows per block: about ``2**17`` numbers in the widest layer after the input, at
+    """Rows per block: about ``2**16`` numbers in the widest layer after the input, at
     most ``2**20`` numbers of input, and at least 64 rows.
 
     The buffers of a block, and so the memory of an evaluation, do not grow with

@@ -136,6 +136,28 @@ def test_estimator_kernel_within_a_few_ulp_of_mpmath(grid64):
         assert errors[worst] <= MAX_ULP, (z[normal][worst], errors[worst])
 
 
+# float32 fits run the same kernel in float32, where numpy's float32 exp alone is up to
+# 2.4 float32 ulp off: measured over 4 million random points, sigma within 3.4 and
+# sigma' within 4.2 float32 ulp. Evaluating that exp in float64 would hold 4 ulp but cost
+# 1.4 ns more per element, a third of the float32 kernel.
+FLOAT32_KERNEL_MAX_ULP = 4.5
+
+
+def test_float32_kernel_within_a_few_float32_ulp(grid32):
+    z, sigma_reference, gradient_reference = grid32
+    Z = z[None, :].copy()
+    P, N, mask = np.empty_like(Z), np.empty_like(Z), np.empty(Z.shape, bool)
+    with np.errstate(under="ignore"):
+        backprop._hidden_forward(Z, P, N, mask, "logistic")
+    assert Z.dtype == P.dtype == np.float32
+    for got, reference, bound in ((Z[0], sigma_reference, MAX_ULP),
+                                  (P[0], gradient_reference, FLOAT32_KERNEL_MAX_ULP)):
+        errors, normal = _ulp_errors(got, reference, np.float32)
+        assert normal.sum() > 5000
+        worst = int(np.argmax(errors))
+        assert errors[worst] <= bound, (z[normal][worst], errors[worst])
+
+
 @pytest.mark.parametrize("function, which", [(sigmoid, 1), (sigmoid_gradient, 2)])
 def test_float32_within_4_ulp_of_mpmath_in_float32(grid32, function, which):
     z, reference = grid32[0], grid32[which]

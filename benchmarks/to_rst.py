@@ -10,6 +10,7 @@ prints them, ready to paste, with the run's command, versions and load average.
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -20,7 +21,8 @@ def list_table(title, header, rows, bold=None):
     lines = [f".. list-table:: {title}", "   :header-rows: 1", ""]
     for i, row in enumerate([header, *rows]):
         for j, cell in enumerate(row):
-            text = str(cell).replace("*", r"\*")
+            # no emphasis from "*", no reference from a trailing "_" (coefs_)
+            text = re.sub(r"(\w)_(\s|$)", r"\1\\_\2", str(cell).replace("*", r"\*"))
             if i and bold is not None and header[j] == bold:
                 text = f"**{text}**"
             lines.append(f"   {'*' if j == 0 else ' '} - {text}")

@@ -83,16 +83,46 @@ def training_weights(class_weight, y_type, classes, y, sample_weight):
                 "validation); with every weight 0 there is nothing to fit."
             )
         return sample_weight
-    if y_type == "multilabel-indicator":
+    check_class_weight_target(class_weight, y_type)
+    weights = np.ones(y.shape[0]) if sample_weight is None else sample_weight
+    y_index = np.searchsorted(classes, y)
+    per_class = class_multipliers(class_weight, classes,
+                                  *class_totals(y_index, classes.shape[0], weights))
+    weights = weights * per_class[y_index]
+    check_class_weighted_sum(class_weight, weights.sum())
+    return weights
+
+
+def check_class_weight_target(class_weight, y_type):
+    if class_weight is not None and y_type == "multilabel-indicator":
         raise ValueError(
             f"class_weight={class_weight!r} weighs each sample by its class, but a "
             "multilabel sample can carry several labels at once. Leave class_weight=None "
             "and pass sample_weight instead, for example "
             "sklearn.utils.class_weight.compute_sample_weight('balanced', Y)."
         )
-    n_samples = y.shape[0]
-    weights = np.ones(n_samples) if sample_weight is None else sample_weight
-    y_index = np.searchsorted(classes, y)
+
+
+def class_totals(y_index, n_classes, weights):
+    """Per class: how many samples have a positive weight, and the sum of their weights.
+
+    Totals over disjoint sets of samples add up, so a distributed fit sums them over
+    its blocks and hands them to :func:`class_multipliers`.
+    """
+    counted = weights > 0
+    counts = np.bincount(y_index[counted], minlength=n_classes)
+    sums = np.bincount(y_index[counted], weights=weights[counted], minlength=n_classes)
+    return counts, sums
+
+
+def class_multipliers(class_weight, classes, counts, sums):
+    """The weight of each class, from a dict or "balanced" and the :func:`class_totals`.
+
+    "balanced" is ``compute_class_weight``'s ``total / (n_present * total_c)`` over the
+    classes present among the positive-weight samples, with the totals weighted by
+    sample weight where the installed scikit-learn weighs them (1.9 does), and 0 for the
+    classes absent there.
+    """
     per_class = np.ones(classes.shape[0])
     if isinstance(class_weight, dict):
         labels = classes.tolist()
@@ -109,22 +139,21 @@ def training_weights(class_weight, y_type, classes, y, sample_weight):
                     "non-negative numbers."
                 )
             per_class[labels.index(key)] = float(value)
-    else:  # "balanced", over the samples that count
-        counted = weights > 0
-        present = np.unique(y_index[counted])
-        kwargs = {"sample_weight": weights[counted]} if _CLASS_WEIGHT_TAKES_SAMPLE_WEIGHT else {}
+    else:  # "balanced"
+        present = counts > 0
+        totals = (sums if _CLASS_WEIGHT_TAKES_SAMPLE_WEIGHT else counts)[present]
         per_class = np.zeros(classes.shape[0])
-        per_class[present] = compute_class_weight(
-            "balanced", classes=present, y=y_index[counted], **kwargs
-        )
-    weights = weights * per_class[y_index]
-    if not np.any(weights > 0):
+        per_class[present] = totals.sum() / (np.count_nonzero(present) * totals)
+    return per_class
+
+
+def check_class_weighted_sum(class_weight, weight_sum):
+    if not weight_sum > 0:
         raise ValueError(
             f"With class_weight={class_weight!r}, every training sample has weight 0, so "
             "there is nothing to fit. Give at least one class present in y a positive "
             "weight."
         )
-    return weights
 
 
 def validation_split(y, y_type, validation_fraction, random_state):

@@ -40,7 +40,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         'python -m pip install "sklearn_bp[dask]".'
     ) from exc
 
-from . import backprop
+from . import _iterations, backprop
 from ._classifier import _MAX_FUN_DEFAULT, BackpropClassifier
 
 __all__ = ["DaskBackpropClassifier"]
@@ -71,21 +71,31 @@ def _check_block(X, y, sample_weight, ravel_y):
 
 
 def _summarise_block(block):
-    """Rows, features, dtype, weight sum and distinct labels (or label rows) of a block."""
+    """Rows, features, dtype, weight sum and distinct labels (or label rows) of a block,
+    and for class labels their ``_iterations.class_totals``."""
     X, y, sample_weight = block
     n_rows = X.shape[0]
     weight_sum = (float(n_rows) if sample_weight is None
                   else float(np.sum(sample_weight, dtype=np.float64)))
-    labels = np.unique(y, axis=0) if y.ndim == 2 else np.unique(y)
-    return n_rows, X.shape[1], X.dtype, weight_sum, labels
+    if y.ndim == 2:
+        return n_rows, X.shape[1], X.dtype, weight_sum, np.unique(y, axis=0), None
+    labels, index = np.unique(y, return_inverse=True)
+    weights = np.ones(n_rows) if sample_weight is None else sample_weight
+    totals = _iterations.class_totals(index.ravel(), labels.shape[0], weights)
+    return n_rows, X.shape[1], X.dtype, weight_sum, labels, totals
 
 
-def _encode_block(block, binarizer, softmax_binary, dtype):
-    """The block's indicator matrix ``Y``, as ``BackpropClassifier._targets`` builds it."""
+def _encode_block(block, binarizer, softmax_binary, dtype, per_class=None):
+    """The block's indicator matrix ``Y``, as ``BackpropClassifier._targets`` builds it,
+    and its sample weights times the weights of their classes (`per_class`, in the
+    order of ``binarizer.classes_``), as ``BackpropClassifier.fit`` multiplies them in."""
     X, y, sample_weight = block
     Y = binarizer.transform(y)
     if softmax_binary:
         Y = np.hstack([1 - Y, Y])
+    if per_class is not None:
+        weights = np.ones(y.shape[0]) if sample_weight is None else sample_weight
+        sample_weight = weights * per_class[np.searchsorted(binarizer.classes_, y)]
     return X.astype(dtype, copy=False), Y.astype(dtype), sample_weight
 
 
@@ -282,9 +292,10 @@ class DaskBackpropClassifier(BackpropClassifier):
         cost-and-gradient evaluations are distributed.
     alpha : float, default=1e-4
         Strength of the L2 penalty on the weights (intercepts are not penalised).
-    class_weight : None, default=None
-        Not supported on distributed data yet: anything but None raises ValueError.
-        Multiply the class weights into `sample_weight` instead.
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes, multiplied into `sample_weight`, as in
+        :class:`~sklearn_bp.BackpropClassifier`. "balanced" counts the classes over all
+        the blocks (their counts and weight sums are added up on this process).
     max_iter : int, default=200
         Maximum number of iterations of the solver.
     max_fun : int, default=15000
@@ -475,14 +486,12 @@ class DaskBackpropClassifier(BackpropClassifier):
         self : DaskBackpropClassifier
             The fitted estimator.
         """
-        for name, supported in (("class_weight", None), ("early_stopping", False)):
-            if getattr(self, name) != supported:
-                raise ValueError(
-                    f"DaskBackpropClassifier does not support {name}="
-                    f"{getattr(self, name)!r} yet. Leave {name}={supported!r}; to weigh "
-                    "classes, multiply their weights into sample_weight. Or fit a "
-                    "BackpropClassifier on data that fit in memory."
-                )
+        if self.early_stopping:
+            raise ValueError(
+                "DaskBackpropClassifier does not support early_stopping=True yet. Leave "
+                "early_stopping=False and follow loss_curve_, or fit a "
+                "BackpropClassifier on data that fit in memory."
+            )
         self._solver_options()  # refuse options the solver cannot honour, before any work
         client = self._get_client()
         blocks = self._persist_blocks(client, X, y, sample_weight)
@@ -556,10 +565,25 @@ class DaskBackpropClassifier(BackpropClassifier):
         y_type, classes, Y_distinct = self._targets(distinct)
         binarizer = LabelBinarizer().fit(distinct)
         softmax_binary = y_type == "binary" and self.output_activation == "softmax"
+        per_class = None
+        if self.class_weight is not None:
+            # The class totals of the blocks add up to those of the whole of y.
+            _iterations.check_class_weight_target(self.class_weight, y_type)
+            counts, sums = np.zeros(classes.shape[0], np.int64), np.zeros(classes.shape[0])
+            for summary in summaries:
+                if summary[0] > 0:
+                    index = np.searchsorted(classes, summary[4])
+                    counts[index] += summary[5][0]
+                    sums[index] += summary[5][1]
+            per_class = _iterations.class_multipliers(self.class_weight, classes, counts,
+                                                      sums)
+            weight_sum = float(per_class @ sums)
+            _iterations.check_class_weighted_sum(self.class_weight, weight_sum)
 
         futures = client.map(
             _encode_block, [f for f, m in zip(checked, n_rows) if m > 0],
-            binarizer=binarizer, softmax_binary=softmax_binary, dtype=dtype, pure=False,
+            binarizer=binarizer, softmax_binary=softmax_binary, dtype=dtype,
+            per_class=per_class, pure=False,
         )
         del checked
         wait(futures)

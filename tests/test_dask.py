@@ -194,12 +194,64 @@ def test_other_solvers_fit_like_in_process(client, data):
         assert _relative_difference(ours, theirs) <= 1e-9
 
 
-@pytest.mark.parametrize("params", [{"class_weight": "balanced"},
-                                    {"early_stopping": True}])
-def test_unsupported_options_are_refused_before_any_work(params):
-    model = DaskBackpropClassifier(**params)
-    with pytest.raises(ValueError, match="does not support"):
+def test_early_stopping_is_refused_before_any_work():
+    model = DaskBackpropClassifier(early_stopping=True)
+    with pytest.raises(ValueError, match="does not support early_stopping"):
         model.fit(_poisoned(), _poisoned()[:, 0])
+
+
+@pytest.fixture(scope="module")
+def unbalanced():
+    X, y = make_classification(n_samples=1500, n_features=8, n_informative=5,
+                               n_classes=3, weights=[0.7, 0.2, 0.1], random_state=1)
+    X = StandardScaler().fit_transform(X)
+    labels = np.array(["ant", "bee", "cat"])[y]
+    # Integer weights with zeros: "balanced" counts only the samples that weigh.
+    sample_weight = np.random.default_rng(1).integers(0, 4, size=y.shape[0]).astype(float)
+    return X, labels, sample_weight
+
+
+@pytest.mark.parametrize("class_weight", ["balanced", {"ant": 0.5, "cat": 3.0}])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_class_weight_fits_like_in_process(client, unbalanced, class_weight, weighted):
+    """The class totals of the blocks add up to those of the whole of y, so the fit is
+    the in-process one."""
+    X, y, sample_weight = unbalanced
+    sample_weight = sample_weight if weighted else None
+    kwargs = dict(KWARGS, class_weight=class_weight)
+    model = _fit_quietly(DaskBackpropClassifier(client, **kwargs),
+                         *_dask(X, y, sample_weight))
+    reference = _fit_quietly(BackpropClassifier(**kwargs), X, y,
+                             sample_weight=sample_weight)
+    assert model.n_iter_ == reference.n_iter_
+    assert abs(model.loss_ - reference.loss_) <= 1e-9 * reference.loss_
+    for ours, theirs in zip(model.coefs_, reference.coefs_):
+        assert _relative_difference(ours, theirs) <= 1e-9
+    # and the class weights matter: without them the fit is another one
+    plain = _fit_quietly(BackpropClassifier(**KWARGS), X, y, sample_weight=sample_weight)
+    assert _relative_difference(plain.coefs_[0], reference.coefs_[0]) > 1e-3
+
+
+@pytest.mark.parametrize("class_weight, match", [
+    ({"ant": 1.0, "dog": 2.0}, "not classes of y"),
+    ({"ant": -1.0}, "non-negative"),
+    ({"ant": 0.0, "bee": 0.0, "cat": 0.0}, "nothing to fit"),
+])
+def test_class_weight_errors_as_in_process(client, unbalanced, class_weight, match):
+    X, y, _ = unbalanced
+    for model in (DaskBackpropClassifier(client, class_weight=class_weight),
+                  BackpropClassifier(class_weight=class_weight)):
+        data = _dask(X, y)[:2] if isinstance(model, DaskBackpropClassifier) else (X, y)
+        with pytest.raises(ValueError, match=match):
+            model.fit(*data)
+
+
+def test_class_weight_refused_for_multilabel(client, data):
+    X, y, _ = data
+    Y = label_binarize(y, classes=[0, 1, 2])
+    with pytest.raises(ValueError, match="multilabel"):
+        DaskBackpropClassifier(client, class_weight="balanced").fit(
+            da.from_array(X, chunks=(700, 12)), da.from_array(Y, chunks=(700, 3)))
 
 
 def test_parameters_are_those_of_backprop_classifier():

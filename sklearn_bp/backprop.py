@@ -812,12 +812,54 @@ def partial_sums(theta, X, Y, layer_sizes, *, sample_weight=None, activation="lo
     over disjoint row sets add up, so a distributed evaluator computes them per block
     and hands their total to :func:`finish`.
 
-    Parameters are as in :func:`cost_and_gradient`.
+    Parameters
+    ----------
+    theta : ndarray of shape (n_params,)
+        All weights and intercepts, as made by :func:`pack`.
+    X : {ndarray, sparse matrix} of shape (n_samples, n_features)
+        Inputs. The computation runs in float32 if `X` is float32, else in float64.
+    Y : ndarray of shape (n_samples, n_outputs)
+        0/1 indicator matrix of the targets.
+    layer_sizes : sequence of int
+        ``(n_features, *hidden_layer_sizes, n_outputs)``.
+    sample_weight : ndarray of shape (n_samples,), default=None
+        Weights ``s``; ``None`` means every sample weighs 1.
+    activation : {"logistic", "tanh", "relu"}, default="logistic"
+        Hidden activation ``g``.
+    output_activation : {"logistic", "softmax"}, default="logistic"
+        Output units: independent sigmoids (C2) or one softmax (C3).
+    block_size : int, default=None
+        Rows per block; ``None`` picks :func:`block_rows`.
+    workspace : object, default=None
+        Buffers from a previous call with the same shapes (internal; ``None``
+        allocates).
+    n_threads : int, default=1
+        Threads over the row blocks, as in :func:`cost_and_gradient`.
 
     Returns
     -------
     loss_sum : float
+        ``sum_i s_i c_i``, accumulated in float64.
     grad_sum : ndarray of shape (n_params,)
+        The unnormalised gradient sums, in the layout of `theta` and the computation
+        dtype.
+
+    Examples
+    --------
+    Two halves of the rows give the sums of the whole:
+
+    >>> import numpy as np
+    >>> from sklearn_bp.backprop import cost_and_gradient, finish, n_params, partial_sums
+    >>> rng = np.random.default_rng(0)
+    >>> X, Y = rng.normal(size=(6, 2)), np.eye(2)[[0, 1, 1, 0, 1, 0]]
+    >>> theta = rng.normal(size=n_params((2, 3, 2)))
+    >>> first, second = (partial_sums(theta, X[rows], Y[rows], (2, 3, 2))
+    ...                  for rows in (slice(0, 4), slice(4, 6)))
+    >>> cost, grad = finish(first[0] + second[0], first[1] + second[1], theta,
+    ...                     (2, 3, 2), alpha=0.1, weight_sum=6)
+    >>> expected = cost_and_gradient(theta, X, Y, (2, 3, 2), alpha=0.1)
+    >>> bool(np.isclose(cost, expected[0]) and np.allclose(grad, expected[1]))
+    True
     """
     theta, X, Y, layer_sizes, dtype = _prepare(
         theta, X, Y, layer_sizes, activation, output_activation

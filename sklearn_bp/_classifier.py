@@ -420,8 +420,9 @@ class BackpropClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         (the class weights already multiplied in) on to ``_objective``, so a subclass
         that keeps its data elsewhere (:mod:`sklearn_bp.dask`) passes stand-ins with that
         shape and dtype. `validation` is early stopping's held-out ``(X, Y,
-        sample_weight)``; `callback_data` the ``(X, y, metadata)`` shown to scikit-learn's
-        callbacks (None: the callbacks see no data).
+        sample_weight)``, or a function ``theta -> score`` that scores them elsewhere;
+        `callback_data` the ``(X, y, metadata)`` shown to scikit-learn's callbacks (None:
+        the callbacks see no data).
         """
         hidden = self._hidden_sizes()
         if self.warm_start and hasattr(self, "coefs_"):
@@ -449,7 +450,7 @@ class BackpropClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
             "classes_": classes, "_y_type": y_type, "n_outputs_": Y.shape[1],
             "n_layers_": len(layer_sizes), "out_activation_": self.output_activation,
         }
-        if validation is not None:
+        if validation is not None and not callable(validation):
             validation = _iterations.ValidationScore(
                 *validation, layer_sizes, self.activation, X.dtype,
                 multilabel=y_type == "multilabel-indicator",

@@ -83,14 +83,20 @@ def training_weights(class_weight, y_type, classes, y, sample_weight):
                 "validation); with every weight 0 there is nothing to fit."
             )
         return sample_weight
+    per_class = class_weights_of(class_weight, y_type, classes, y, sample_weight)
+    weights = np.ones(y.shape[0]) if sample_weight is None else sample_weight
+    weights = weights * per_class[np.searchsorted(classes, y)]
+    check_class_weighted_sum(class_weight, weights.sum())
+    return weights
+
+
+def class_weights_of(class_weight, y_type, classes, y, sample_weight):
+    """The weight of each class of `classes` for the samples `y`, `sample_weight`."""
     check_class_weight_target(class_weight, y_type)
     weights = np.ones(y.shape[0]) if sample_weight is None else sample_weight
     y_index = np.searchsorted(classes, y)
-    per_class = class_multipliers(class_weight, classes,
-                                  *class_totals(y_index, classes.shape[0], weights))
-    weights = weights * per_class[y_index]
-    check_class_weighted_sum(class_weight, weights.sum())
-    return weights
+    return class_multipliers(class_weight, classes,
+                             *class_totals(y_index, classes.shape[0], weights))
 
 
 def check_class_weight_target(class_weight, y_type):
@@ -188,27 +194,37 @@ class ValidationScore:
     """
 
     def __init__(self, X, Y, sample_weight, layer_sizes, activation, dtype, multilabel):
-        if sample_weight is not None and not np.any(sample_weight > 0):
-            raise ValueError(
-                "early_stopping=True held out samples whose sample_weight is 0, so the "
-                "validation score is undefined. Change random_state or "
-                "validation_fraction, or set early_stopping=False."
-            )
+        check_validation_weights(sample_weight)
         self.X, self.sample_weight = X, sample_weight
         self.layer_sizes, self.activation, self.dtype = layer_sizes, activation, dtype
         self.multilabel = multilabel
         self.Y = Y > 0.5
 
     def __call__(self, theta):
-        coefs, intercepts = backprop.unpack(theta.astype(self.dtype), self.layer_sizes)
-        Z = backprop.forward(coefs, intercepts, self.X, activation=self.activation)
-        if Z.shape[1] == 1:  # binary, one logistic unit
-            correct = (Z[:, 0] > 0) == self.Y[:, 0]
-        elif self.multilabel:
-            correct = np.all((Z > 0) == self.Y, axis=1)
-        else:
-            correct = np.argmax(Z, axis=1) == np.argmax(self.Y, axis=1)
+        correct = correct_rows(theta, self.X, self.Y, self.layer_sizes, self.activation,
+                               self.dtype, self.multilabel)
         return float(np.average(correct, weights=self.sample_weight))
+
+
+def check_validation_weights(sample_weight):
+    if sample_weight is not None and not np.any(sample_weight > 0):
+        raise ValueError(
+            "early_stopping=True held out samples whose sample_weight is 0, so the "
+            "validation score is undefined. Change random_state or "
+            "validation_fraction, or set early_stopping=False."
+        )
+
+
+def correct_rows(theta, X, Y, layer_sizes, activation, dtype, multilabel):
+    """Which rows of `X` the network ``theta`` predicts right; `Y` is the boolean
+    indicator matrix."""
+    coefs, intercepts = backprop.unpack(theta.astype(dtype), layer_sizes)
+    Z = backprop.forward(coefs, intercepts, X, activation=activation)
+    if Z.shape[1] == 1:  # binary, one logistic unit
+        return (Z[:, 0] > 0) == Y[:, 0]
+    if multilabel:
+        return np.all((Z > 0) == Y, axis=1)
+    return np.argmax(Z, axis=1) == np.argmax(Y, axis=1)
 
 
 # ----------------------------------------------------------------------------------------

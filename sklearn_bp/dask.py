@@ -18,7 +18,7 @@ import numpy as np
 from sklearn.base import _fit_context
 from sklearn.exceptions import DataConversionWarning
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils import _safe_indexing
+from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     _check_feature_names,
@@ -85,18 +85,52 @@ def _summarise_block(block):
     return n_rows, X.shape[1], X.dtype, weight_sum, labels, totals
 
 
-def _encode_block(block, binarizer, softmax_binary, dtype, per_class=None):
+def _rows(block, rows):
+    """The rows `rows` (a boolean mask) of a block ``(X, y, sample_weight)``."""
+    X, y, sample_weight = block
+    return X[rows], y[rows], None if sample_weight is None else sample_weight[rows]
+
+
+def _indicator(y, binarizer, softmax_binary):
+    Y = binarizer.transform(y)
+    return np.hstack([1 - Y, Y]) if softmax_binary else Y
+
+
+def _labels_and_weights(block):
+    return block[1], block[2]
+
+
+def _encode_block(block, held, binarizer, softmax_binary, dtype, per_class=None):
     """The block's indicator matrix ``Y``, as ``BackpropClassifier._targets`` builds it,
     and its sample weights times the weights of their classes (`per_class`, in the
-    order of ``binarizer.classes_``), as ``BackpropClassifier.fit`` multiplies them in."""
+    order of ``binarizer.classes_``), as ``BackpropClassifier.fit`` multiplies them in.
+    The rows `held` out for early stopping are left out."""
+    if held is not None:
+        block = _rows(block, ~held)
     X, y, sample_weight = block
-    Y = binarizer.transform(y)
-    if softmax_binary:
-        Y = np.hstack([1 - Y, Y])
+    Y = _indicator(y, binarizer, softmax_binary)
     if per_class is not None:
         weights = np.ones(y.shape[0]) if sample_weight is None else sample_weight
         sample_weight = weights * per_class[np.searchsorted(binarizer.classes_, y)]
     return X.astype(dtype, copy=False), Y.astype(dtype), sample_weight
+
+
+def _held_out_block(block, held, binarizer, softmax_binary, dtype):
+    """The rows `held` out for early stopping, as ``(X, Y > 0.5, sample_weight)``."""
+    X, y, sample_weight = _rows(block, held)
+    Y = _indicator(y, binarizer, softmax_binary)
+    return X.astype(dtype, copy=False), Y > 0.5, sample_weight
+
+
+def _block_correct(block, theta, layer_sizes, activation, dtype, multilabel):
+    """``(sum of the weights of the rows predicted right, sum of the weights)``; counts
+    without weights, so that their ratio is the in-process accuracy exactly."""
+    X, Y, sample_weight = block
+    correct = _iterations.correct_rows(theta, X, Y, layer_sizes, activation, dtype,
+                                       multilabel)
+    if sample_weight is None:
+        return int(np.count_nonzero(correct)), correct.shape[0]
+    return float(np.dot(correct, sample_weight)), float(np.sum(sample_weight))
 
 
 def _block_partial_sums(block, theta, layer_sizes, activation, output_activation):
@@ -129,9 +163,10 @@ class _RowBlocks:
     """
 
     def __init__(self, client, futures, shape, dtype, weight_sum, y_type, classes,
-                 n_outputs):
+                 n_outputs, held_out=None):
         self.client = client
         self.futures = futures
+        self.held_out = held_out  # early stopping's rows, (X, Y > 0.5, sample_weight)
         self.shape = shape
         self.dtype = np.dtype(dtype)
         self.weight_sum = weight_sum
@@ -142,6 +177,26 @@ class _RowBlocks:
     def release(self):
         """Drop the references to the blocks; the workers then free them."""
         self.futures = []
+        self.held_out = None
+
+    def validation_score(self, layer_sizes, activation):
+        """Early stopping's score, ``theta -> accuracy`` on the held-out rows (scored
+        where they are); None without early stopping."""
+        if self.held_out is None:
+            return None
+        client, dtype = self.client, self.dtype
+        multilabel = self.y_type == "multilabel-indicator"
+
+        def score(theta):
+            theta_future = client.scatter(theta, broadcast=True, hash=False)
+            parts = client.gather(client.map(
+                _block_correct, self.held_out, theta=theta_future,
+                layer_sizes=tuple(layer_sizes), activation=activation, dtype=dtype,
+                multilabel=multilabel, pure=False,
+            ))
+            return float(sum(p[0] for p in parts) / sum(p[1] for p in parts))
+
+        return score
 
     def partial_sums(self, theta, layer_sizes, activation, output_activation):
         """``(loss_sum, grad_sum)`` over all blocks: sent ``theta`` once, added in order."""
@@ -302,14 +357,16 @@ class DaskBackpropClassifier(BackpropClassifier):
         Maximum number of cost-and-gradient evaluations, for solvers "lbfgs" and "tnc".
     tol : float, default=1e-4
         scipy's ``gtol``: stop when the largest absolute gradient component is below.
-    early_stopping : False, default=False
-        Not supported on distributed data yet: True raises ValueError.
+    early_stopping : bool, default=False
+        As in :class:`~sklearn_bp.BackpropClassifier`, with the same held-out rows: the
+        labels and sample weights (one column each) are gathered to this process to
+        draw the stratified split, while the rows of `X` stay on the workers, where the
+        held-out ones are scored after every iteration (one more round trip per
+        iteration).
     validation_fraction : float, default=0.1
-        Unused (it belongs to `early_stopping`); kept so that :meth:`to_local` and
-        :func:`~sklearn.base.clone` carry every parameter of
-        :class:`~sklearn_bp.BackpropClassifier`.
+        The fraction of the samples held out with `early_stopping`.
     n_iter_no_change : int, default=10
-        Unused (it belongs to `early_stopping`), kept for the same reason.
+        With `early_stopping`, the iterations without improvement that end the fit.
     random_state : int, RandomState instance or None, default=None
         Seeds the initial weights. Pass an int for reproducible fits.
     warm_start : bool, default=False
@@ -486,18 +543,15 @@ class DaskBackpropClassifier(BackpropClassifier):
         self : DaskBackpropClassifier
             The fitted estimator.
         """
-        if self.early_stopping:
-            raise ValueError(
-                "DaskBackpropClassifier does not support early_stopping=True yet. Leave "
-                "early_stopping=False and follow loss_curve_, or fit a "
-                "BackpropClassifier on data that fit in memory."
-            )
         self._solver_options()  # refuse options the solver cannot honour, before any work
         client = self._get_client()
         blocks = self._persist_blocks(client, X, y, sample_weight)
         try:
-            return self._fit_targets(blocks, blocks.targets, None, blocks.y_type,
-                                     blocks.classes)
+            layer_sizes = (blocks.shape[1], *self._hidden_sizes(), blocks.targets.shape[1])
+            return self._fit_targets(
+                blocks, blocks.targets, None, blocks.y_type, blocks.classes,
+                validation=blocks.validation_score(layer_sizes, self.activation),
+            )
         finally:
             blocks.release()
 
@@ -565,8 +619,13 @@ class DaskBackpropClassifier(BackpropClassifier):
         y_type, classes, Y_distinct = self._targets(distinct)
         binarizer = LabelBinarizer().fit(distinct)
         softmax_binary = y_type == "binary" and self.output_activation == "softmax"
-        per_class = None
-        if self.class_weight is not None:
+        kept = [f for f, m in zip(checked, n_rows) if m > 0]
+        per_class = held = None
+        if self.early_stopping:
+            held, per_class, weight_sum = self._early_stopping_split(
+                client, kept, [m for m in n_rows if m > 0], y_type, classes)
+            n_samples -= sum(int(h.sum()) for h in held)
+        elif self.class_weight is not None:
             # The class totals of the blocks add up to those of the whole of y.
             _iterations.check_class_weight_target(self.class_weight, y_type)
             counts, sums = np.zeros(classes.shape[0], np.int64), np.zeros(classes.shape[0])
@@ -581,17 +640,59 @@ class DaskBackpropClassifier(BackpropClassifier):
             _iterations.check_class_weighted_sum(self.class_weight, weight_sum)
 
         futures = client.map(
-            _encode_block, [f for f, m in zip(checked, n_rows) if m > 0],
+            _encode_block, kept, [None] * len(kept) if held is None else held,
             binarizer=binarizer, softmax_binary=softmax_binary, dtype=dtype,
             per_class=per_class, pure=False,
         )
-        del checked
-        wait(futures)
-        for future in futures:
+        held_out = None
+        if held is not None:
+            with_held = [(f, h) for f, h in zip(kept, held) if h.any()]
+            held_out = client.map(
+                _held_out_block, *zip(*with_held), binarizer=binarizer,
+                softmax_binary=softmax_binary, dtype=dtype, pure=False,
+            )
+        del checked, kept
+        wait(futures + (held_out or []))
+        for future in futures + (held_out or []):
             if future.status == "error":
                 future.result()  # raises the worker's error here
         return _RowBlocks(client, futures, (n_samples, n_features), dtype, weight_sum,
-                          y_type, classes, n_outputs=Y_distinct.shape[1])
+                          y_type, classes, n_outputs=Y_distinct.shape[1],
+                          held_out=held_out)
+
+    def _early_stopping_split(self, client, blocks, lengths, y_type, classes):
+        """BackpropClassifier's split for early stopping, drawn here from the labels and
+        sample weights of `blocks` (one column each, gathered to this process; X stays
+        on the workers).
+
+        Returns the held-out rows of each block (boolean masks), the weight of each class
+        (None without `class_weight`) and the training rows' total weight ``S``.
+        """
+        labels, weights = zip(*client.gather(client.map(_labels_and_weights, blocks,
+                                                        pure=False)))
+        y = np.concatenate(labels)
+        sample_weight = (None if weights[0] is None
+                         else np.concatenate(weights).astype(np.float64, copy=False))
+        rng = check_random_state(self.random_state)
+        train, held_out = _iterations.validation_split(
+            y, y_type, self.validation_fraction,
+            _iterations.split_random_state(self.random_state, rng),
+        )
+        train_weight = None if sample_weight is None else sample_weight[train]
+        # The same checks, in the same order, as BackpropClassifier.fit.
+        training = _iterations.training_weights(
+            self.class_weight, y_type, classes, y[train], train_weight)
+        _iterations.check_validation_weights(
+            None if sample_weight is None else sample_weight[held_out])
+        per_class = None if self.class_weight is None else _iterations.class_weights_of(
+            self.class_weight, y_type, classes, y[train], train_weight)
+        weight_sum = (float(train.shape[0]) if training is None
+                      else float(np.sum(training, dtype=np.float64)))
+        mask = np.zeros(y.shape[0], bool)
+        mask[held_out] = True
+        stops = np.cumsum(lengths)
+        held = [mask[stop - m:stop] for m, stop in zip(lengths, stops)]
+        return held, per_class, weight_sum
 
     def _objective(self, X, Y, layer_sizes, sample_weight):
         if not isinstance(X, _RowBlocks):

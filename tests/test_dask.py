@@ -194,10 +194,54 @@ def test_other_solvers_fit_like_in_process(client, data):
         assert _relative_difference(ours, theirs) <= 1e-9
 
 
-def test_early_stopping_is_refused_before_any_work():
-    model = DaskBackpropClassifier(early_stopping=True)
-    with pytest.raises(ValueError, match="does not support early_stopping"):
-        model.fit(_poisoned(), _poisoned()[:, 0])
+@pytest.mark.parametrize("options", [
+    {},
+    {"weighted": True},
+    {"weighted": True, "class_weight": "balanced"},
+    {"multilabel": True},
+])
+def test_early_stopping_fits_like_in_process(client, unbalanced, options):
+    """The same held-out rows, scores, stopping iteration and kept weights."""
+    X, y, sample_weight = unbalanced
+    if options.get("multilabel"):
+        y = label_binarize(y, classes=["ant", "bee", "cat"])
+        y[::7, 0] = 1  # some rows with two labels
+    sample_weight = np.where(sample_weight > 0, sample_weight, 0.5) if options.get(
+        "weighted") else None
+    kwargs = dict(hidden_layer_sizes=(10,), alpha=1e-3, max_iter=200, random_state=0,
+                  early_stopping=True, validation_fraction=0.2, n_iter_no_change=3,
+                  class_weight=options.get("class_weight"))
+    dX = da.from_array(X, chunks=(400, 8))
+    dy = da.from_array(y, chunks=(400,) + y.shape[1:])
+    dw = None if sample_weight is None else da.from_array(sample_weight, chunks=400)
+    model = _fit_quietly(DaskBackpropClassifier(client, **kwargs), dX, dy,
+                         sample_weight=dw)
+    reference = _fit_quietly(BackpropClassifier(**kwargs), X, y,
+                             sample_weight=sample_weight)
+    assert reference.n_iter_ < kwargs["max_iter"]  # it did stop early
+    assert model.n_iter_ == reference.n_iter_
+    assert model.validation_scores_ == pytest.approx(reference.validation_scores_,
+                                                     rel=1e-12)
+    assert model.best_validation_score_ == pytest.approx(
+        reference.best_validation_score_, rel=1e-12)
+    assert model.loss_curve_ == pytest.approx(reference.loss_curve_, rel=1e-9)
+    for ours, theirs in zip(model.coefs_, reference.coefs_):
+        assert _relative_difference(ours, theirs) <= 1e-9
+
+
+def test_early_stopping_errors_as_in_process(client, unbalanced):
+    """Held-out rows that all weigh 0 leave the score undefined, in both."""
+    X, y, _ = unbalanced
+    from sklearn_bp import _iterations
+
+    _, held_out = _iterations.validation_split(y, "multiclass", 0.1, 0)
+    sample_weight = np.ones(y.shape[0])
+    sample_weight[held_out] = 0.0
+    kwargs = dict(early_stopping=True, random_state=0, max_iter=5)
+    with pytest.raises(ValueError, match="validation score is undefined"):
+        BackpropClassifier(**kwargs).fit(X, y, sample_weight=sample_weight)
+    with pytest.raises(ValueError, match="validation score is undefined"):
+        DaskBackpropClassifier(client, **kwargs).fit(*_dask(X, y, sample_weight))
 
 
 @pytest.fixture(scope="module")

@@ -469,10 +469,11 @@ class _Buffers:
     For each layer ``l + 1``: ``Z[l]`` holds the logits, overwritten in place by the
     activations ``A_{l+1}``; ``P[l]`` receives ``g'(Z_{l+1})`` for (B2); ``N[l]`` is
     scratch in the forward pass and holds the delta ``D_{l+1}`` in the backward pass;
-    ``mask[l]`` is scratch. ``D`` holds the output delta ``D_L``.
+    ``mask[l]`` is scratch. ``D`` holds the output delta ``D_L``. With ``threaded``,
+    ``scratch`` holds one block's gradient terms (see :func:`_add_gradient`).
     """
 
-    def __init__(self, layer_sizes, rows, dtype, *, gradient=True):
+    def __init__(self, layer_sizes, rows, dtype, *, gradient=True, threaded=False):
         widths = [int(h) for h in layer_sizes[1:]]
         if not gradient:  # forward only: the output logits go to the caller's array
             widths = widths[:-1]
@@ -485,12 +486,14 @@ class _Buffers:
         self.top = np.empty(rows, np.intp)
         # for column sums (over rows) and row sums (over output units) by gemv
         self.ones = np.ones(max(rows, widths[-1]), dtype)
+        self.scratch = (np.empty(n_params(layer_sizes), dtype)
+                        if gradient and threaded else None)
 
     def arrays(self):
         """Every buffer, to account for memory."""
         return [*self.Z, *self.P, *self.N, *self.mask, self.index, self.top, self.ones] + (
-            [] if self.D is None else [self.D]
-        )
+            [] if self.D is None else [self.D]) + (
+            [] if self.scratch is None else [self.scratch])
 
 
 class _Workspace:
@@ -507,7 +510,7 @@ class _Workspace:
         self.rows, self.dtype = int(rows), np.dtype(dtype)
         self.n_threads = max(1, int(n_threads))
         self.buffers = [
-            _Buffers(self.layer_sizes, self.rows, self.dtype)
+            _Buffers(self.layer_sizes, self.rows, self.dtype, threaded=self.n_threads > 1)
             for _ in range(self.n_threads)
         ]
         size = n_params(self.layer_sizes)
@@ -664,12 +667,25 @@ def _output_cost_delta(Z, Y, D, P, N, mask, sample_weight, output_activation,
     return cost
 
 
-def _add_gradient(A, D, ones, grad_coef, grad_intercept):
+def _add_gradient(A, D, ones, grad_coef, grad_intercept, scratch=None):
     """(G1), (G2) for one block: ``grad_coef += A.T @ D`` and ``grad_intercept += sum of
-    the rows of D``, by BLAS ``gemm`` and ``gemv`` with ``beta = 1`` (no temporaries)
-    when the operands allow it (dense, C-contiguous, float32 or float64)."""
+    the rows of D``.
+
+    On one thread, by BLAS ``gemm`` and ``gemv`` with ``beta = 1`` (no temporaries) when
+    the operands allow it (dense, C-contiguous, float32 or float64). Next to other
+    threads, with ``scratch = (coef, intercept)`` arrays of the gradient's shapes: by
+    numpy's ``matmul`` into them, then added, because scipy's BLAS wrappers hold the GIL
+    while they compute (two threads calling them run one after the other) and numpy's
+    ``matmul`` does not.
+    """
     dtype = grad_coef.dtype
-    if (dtype.char in _GEMM and not sp.issparse(A) and A.dtype == dtype
+    if scratch is not None and not sp.issparse(A):
+        coef, intercept = scratch
+        np.matmul(A.T, D, out=coef)
+        grad_coef += coef
+        np.matmul(ones[:D.shape[0]], D, out=intercept)
+        grad_intercept += intercept
+    elif (dtype.char in _GEMM and not sp.issparse(A) and A.dtype == dtype
             and D.dtype == dtype and A.flags.c_contiguous and D.flags.c_contiguous
             and grad_coef.flags.c_contiguous and grad_intercept.flags.c_contiguous):
         # In Fortran's column-major view: grad_coef.T (h', h) += D.T (h', m) @ A (m, h)
@@ -701,13 +717,17 @@ def _accumulate(coefs, intercepts, X, Y, sample_weight, grad_coefs, grad_interce
         if l + 1 < n_layers:
             activations.append(_hidden_forward(Z, Ps[l], Ns[l], masks[l], activation))
     D = ws.D[:m]
+    scratch = [None] * n_layers
+    if ws.scratch is not None:
+        scratch = list(zip(*unpack(ws.scratch, [X.shape[1], *(z.shape[1] for z in Zs)])))
     block_cost = _output_cost_delta(  # (C2)/(C3), (B1)
         Zs[-1], Y, D, Ps[-1], Ns[-1], masks[-1], sample_weight, output_activation,
         ws.index, ws.top, ws.ones,
     )
     for l in range(n_layers - 1, -1, -1):
         # (G1), (G2) for layer l, while D = s * D_{l+1} is in cache
-        _add_gradient(activations[l], D, ws.ones, grad_coefs[l], grad_intercepts[l])
+        _add_gradient(activations[l], D, ws.ones, grad_coefs[l], grad_intercepts[l],
+                      scratch[l])
         if l:  # (B2): D_l = (D_{l+1} @ W_l^T) * g'(Z_l), into the scratch N
             np.matmul(D, coefs[l].T, out=Ns[l - 1])
             D = _hidden_backward(Ns[l - 1], Ps[l - 1])

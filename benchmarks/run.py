@@ -268,7 +268,8 @@ def per_evaluation(X, y, hidden, repeat):
 
     def variant(n_threads):
         if n_threads not in workspaces:
-            rows = backprop.block_rows(layer_sizes, X.shape[0], n_threads=n_threads)
+            rows = backprop.block_rows(layer_sizes, X.shape[0], n_threads=n_threads,
+                                       dtype=X.dtype)
             workspaces[n_threads] = backprop._Workspace(layer_sizes, rows, X.dtype,
                                                         n_threads=n_threads)
         return lambda: backprop.cost_and_gradient(

@@ -529,10 +529,11 @@ class BackpropClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         def objective(theta):
             nonlocal workspace
             if workspace is None:
-                rows = backprop.block_rows(layer_sizes, X.shape[0], n_threads=n_threads)
-                workspace = backprop._Workspace(
-                    layer_sizes, rows, backprop._work_dtype(X), n_threads=n_threads
-                )
+                dtype = backprop._work_dtype(X)
+                rows = backprop.block_rows(layer_sizes, X.shape[0], n_threads=n_threads,
+                                           dtype=dtype)
+                workspace = backprop._Workspace(layer_sizes, rows, dtype,
+                                                n_threads=n_threads)
             return backprop.cost_and_gradient(
                 theta, X, Y, layer_sizes, alpha=self.alpha, sample_weight=sample_weight,
                 activation=self.activation, output_activation=self.output_activation,

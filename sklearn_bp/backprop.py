@@ -89,12 +89,13 @@ __all__ = [
 ACTIVATIONS = ("logistic", "tanh", "relu")
 OUTPUT_ACTIVATIONS = ("logistic", "softmax")
 
-# Rows per block are chosen so that one block's widest layer holds about _BLOCK_ELEMENTS
-# numbers (at most _INPUT_BLOCK_ELEMENTS in its rows of X): small enough for the buffers
-# to stay in cache, large enough for efficient matrix products and for numpy calls long
-# enough (tens of microseconds) that threads rarely wait for each other's GIL.
-_BLOCK_ELEMENTS = 1 << 16
-_INPUT_BLOCK_ELEMENTS = 1 << 20
+# Rows per block are chosen so that one block's widest layer holds about _BLOCK_BYTES
+# (at most _INPUT_BLOCK_BYTES in its rows of X): small enough for the buffers to stay in
+# cache, large enough for efficient matrix products and for numpy calls long enough
+# (tens of microseconds) that threads rarely wait for each other's GIL. In bytes, so that
+# float32 blocks hold twice the rows (and half the per-block overhead) of float64 ones.
+_BLOCK_BYTES = 1 << 19  # 2**16 float64 numbers
+_INPUT_BLOCK_BYTES = 1 << 23
 
 # BLAS gemm and gemv by dtype, to add A^T D and the column sums of D into the gradient
 # without temporaries.
@@ -427,9 +428,10 @@ def _check_activations(activation, output_activation):
         )
 
 
-def block_rows(layer_sizes, n_samples, *, n_threads=1):
-    """Rows per block: about ``2**16`` numbers in the widest layer after the input, at
-    most ``2**20`` numbers of input, and at least 64 rows.
+def block_rows(layer_sizes, n_samples, *, n_threads=1, dtype=np.float64):
+    """Rows per block: about 512 KiB in the widest layer after the input (``2**16``
+    float64 numbers, ``2**17`` float32 ones), at most 8 MiB of input, and at least 64
+    rows.
 
     The buffers of a block, and so the memory of an evaluation, do not grow with
     `n_samples`. With ``n_threads > 1`` the blocks are also small enough to give every
@@ -443,6 +445,8 @@ def block_rows(layer_sizes, n_samples, *, n_threads=1):
         Number of rows to evaluate.
     n_threads : int, default=1
         Number of threads that will share the blocks.
+    dtype : dtype, default=np.float64
+        The computation dtype (see :func:`cost_and_gradient`).
 
     Returns
     -------
@@ -457,7 +461,9 @@ def block_rows(layer_sizes, n_samples, *, n_threads=1):
     """
     layer_sizes = [max(int(h), 1) for h in layer_sizes]
     widest = max(layer_sizes[1:], default=1)
-    rows = max(64, min(_BLOCK_ELEMENTS // widest, _INPUT_BLOCK_ELEMENTS // layer_sizes[0]))
+    itemsize = np.dtype(dtype).itemsize
+    rows = max(64, min(_BLOCK_BYTES // itemsize // widest,
+                       _INPUT_BLOCK_BYTES // itemsize // layer_sizes[0]))
     if n_threads > 1:
         rows = min(rows, -(-int(n_samples) // int(n_threads)))
     return int(max(1, min(int(n_samples), rows)))
@@ -893,7 +899,7 @@ def partial_sums(theta, X, Y, layer_sizes, *, sample_weight=None, activation="lo
         sample_weight = np.asarray(sample_weight, dtype=dtype)
     n_threads = _check_n_threads(n_threads)
     rows = (int(block_size) if block_size
-            else block_rows(layer_sizes, n_samples, n_threads=n_threads))
+            else block_rows(layer_sizes, n_samples, n_threads=n_threads, dtype=dtype))
     rows = max(1, min(rows, n_samples))
     n_blocks = -(-n_samples // rows)
     n_threads = min(n_threads, n_blocks)
@@ -1068,7 +1074,8 @@ def forward(coefs, intercepts, X, *, activation="logistic", block_size=None):
     out = np.empty((n_samples, layer_sizes[-1]), dtype)
     if n_samples == 0:
         return out
-    rows = int(block_size) if block_size else block_rows(layer_sizes, n_samples)
+    rows = (int(block_size) if block_size
+            else block_rows(layer_sizes, n_samples, dtype=dtype))
     rows = max(1, min(rows, n_samples))
     ws = _Buffers(layer_sizes, rows, dtype, gradient=False)
     with np.errstate(under="ignore"):

@@ -128,6 +128,15 @@ def test_reused_workspace_gives_bit_identical_results(n_threads, output_activati
     np.testing.assert_array_equal(fresh[1], first[1])
 
 
+def test_blocks_hold_the_same_bytes_in_float32():
+    """Blocks are sized in bytes: float32 blocks have twice the rows of float64 ones."""
+    for layer_sizes in ((100, 100, 10), (784, 256, 10), (50, 100, 1)):
+        rows64 = backprop.block_rows(layer_sizes, 10**6)
+        rows32 = backprop.block_rows(layer_sizes, 10**6, dtype=np.float32)
+        assert rows32 == 2 * rows64
+        assert rows64 * max(layer_sizes[1:]) * 8 <= 2**19
+
+
 def test_workspace_memory_is_bounded_by_the_block_size():
     layer_sizes = (50, 100, 10)
     sizes = {}

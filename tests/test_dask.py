@@ -387,3 +387,39 @@ def test_grid_search_with_dask_joblib_backend_matches_sequential(client, data):
             assert ours[key] == theirs[key]
         else:
             np.testing.assert_array_equal(ours[key], theirs[key], err_msg=key)
+
+
+class _EndRecorder:
+    """A FitCallback that keeps the fitted estimator shown at the end of each task."""
+
+    def __init__(self):
+        self.ends = []
+
+    def setup(self, estimator, context):
+        pass
+
+    def teardown(self, estimator, context):
+        pass
+
+    def on_fit_task_begin(self, estimator, context, *, fitted_estimator=None):
+        pass
+
+    def on_fit_task_end(self, estimator, context, *, X=None, fitted_estimator=None):
+        self.ends.append((context.task_name, fitted_estimator))
+
+
+def test_callbacks_see_each_iteration(client, data):
+    """scikit-learn's callbacks are called as for BackpropClassifier (without data):
+    the estimator shown after iteration k is the in-process fit with max_iter=k."""
+    pytest.importorskip("sklearn.callback", reason="scikit-learn < 1.9 has no callbacks")
+    X, y, _ = data
+    kwargs = dict(hidden_layer_sizes=(4,), max_iter=6, random_state=0)
+    recorder = _EndRecorder()
+    model = _fit_quietly(DaskBackpropClassifier(client, **kwargs).set_callbacks(recorder),
+                         *_dask(X, y)[:2])
+    ends = [est for task, est in recorder.ends if task == "lbfgs-iter"]
+    assert len(ends) >= model.n_iter_ == 6
+    for k in (1, 6):
+        alone = _fit_quietly(BackpropClassifier(**dict(kwargs, max_iter=k)), X, y)
+        assert ends[k - 1].n_iter_ == k
+        assert _relative_difference(ends[k - 1].coefs_[0], alone.coefs_[0]) <= 1e-9

@@ -98,7 +98,7 @@ _BLOCK_BYTES = 1 << 19  # 2**16 float64 numbers
 _INPUT_BLOCK_BYTES = 1 << 23
 
 # BLAS gemm and gemv by dtype, to add A^T D and the column sums of D into the gradient
-# without temporaries.
+# without temporaries. Only on one thread: scipy's wrappers hold the GIL while BLAS runs.
 _GEMM = {"d": _blas.dgemm, "f": _blas.sgemm}
 _GEMV = {"d": _blas.dgemv, "f": _blas.sgemv}
 

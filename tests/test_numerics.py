@@ -126,19 +126,6 @@ def test_float64_within_4_ulp_of_mpmath(grid64, function, which):
 # random points against long double: 3.6 ulp (sigmoid_gradient: 2.8; a (1 - a): 1e300).
 
 
-def test_estimator_kernel_within_a_few_ulp_of_mpmath(grid64):
-    """The fit's own hidden-layer kernel: sigma(z) and sigma'(z) within 4 ulp."""
-    z, sigma_reference, gradient_reference = grid64
-    Z = z[None, :].copy()
-    P, N, mask = np.empty_like(Z), np.empty_like(Z), np.empty(Z.shape, bool)
-    backprop._hidden_forward(Z, P, N, mask, "logistic")  # Z becomes A, P holds g'
-    for got, reference in ((Z[0], sigma_reference), (P[0], gradient_reference)):
-        errors, normal = _ulp_errors(got, reference, np.float64)
-        assert normal.sum() > 8000
-        worst = int(np.argmax(errors))
-        assert errors[worst] <= MAX_ULP, (z[normal][worst], errors[worst])
-
-
 # float32 fits run the same kernel in float32, where numpy's float32 exp alone is up to
 # 2.4 float32 ulp off: measured over 4 million random points, sigma within 3.4 and
 # sigma' within 4.2 float32 ulp. Evaluating that exp in float64 would hold 4 ulp but cost
@@ -146,17 +133,24 @@ def test_estimator_kernel_within_a_few_ulp_of_mpmath(grid64):
 FLOAT32_KERNEL_MAX_ULP = 4.5
 
 
-def test_float32_kernel_within_a_few_float32_ulp(grid32):
-    z, sigma_reference, gradient_reference = grid32
+@pytest.mark.parametrize("grid, dtype, gradient_bound, min_points", [
+    ("grid64", np.float64, MAX_ULP, 8000),
+    ("grid32", np.float32, FLOAT32_KERNEL_MAX_ULP, 5000),
+])
+def test_estimator_kernel_within_a_few_ulp_of_mpmath(request, grid, dtype, gradient_bound,
+                                                     min_points):
+    """The fit's own hidden-layer kernel: sigma(z) within 4 ulp, sigma'(z) within 4 ulp
+    in float64 (4.5 float32 ulp in float32 fits)."""
+    z, sigma_reference, gradient_reference = request.getfixturevalue(grid)
     Z = z[None, :].copy()
     P, N, mask = np.empty_like(Z), np.empty_like(Z), np.empty(Z.shape, bool)
     with np.errstate(under="ignore"):
-        backprop._hidden_forward(Z, P, N, mask, "logistic")
-    assert Z.dtype == P.dtype == np.float32
+        backprop._hidden_forward(Z, P, N, mask, "logistic")  # Z becomes A, P holds g'
+    assert Z.dtype == P.dtype == dtype
     for got, reference, bound in ((Z[0], sigma_reference, MAX_ULP),
-                                  (P[0], gradient_reference, FLOAT32_KERNEL_MAX_ULP)):
-        errors, normal = _ulp_errors(got, reference, np.float32)
-        assert normal.sum() > 5000
+                                  (P[0], gradient_reference, gradient_bound)):
+        errors, normal = _ulp_errors(got, reference, dtype)
+        assert normal.sum() > min_points
         worst = int(np.argmax(errors))
         assert errors[worst] <= bound, (z[normal][worst], errors[worst])
 

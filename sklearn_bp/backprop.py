@@ -494,6 +494,9 @@ class _Buffers:
         self.ones = np.ones(max(rows, widths[-1]), dtype)
         self.scratch = (np.empty(n_params(layer_sizes), dtype)
                         if gradient and threaded else None)
+        # per layer, the (coef, intercept) views of scratch that _add_gradient fills
+        self.scratch_terms = ([None] * len(widths) if self.scratch is None
+                              else list(zip(*unpack(self.scratch, layer_sizes))))
 
     def arrays(self):
         """Every buffer, to account for memory."""
@@ -618,11 +621,12 @@ def _block_cost(C, sample_weight):
     return float(np.dot(C.sum(axis=1, dtype=np.float64), sample_weight))
 
 
-def _output_cost_delta(Z, Y, D, P, N, mask, sample_weight, output_activation,
-                       index=None, top=None, ones=None):
+def _output_cost_delta(Z, Y, D, P, N, mask, sample_weight, output_activation, index, top,
+                       ones):
     """Block cost ``sum_i s_i c_i`` (C2)/(C3), returned, and the output delta
     ``D = s * (A_L - Y)`` (B1), from the logits ``Z`` (overwritten, as are ``P``, ``N``,
-    ``mask``)."""
+    ``mask``). ``index``, ``top`` and ``ones`` are the block's :class:`_Buffers` of
+    those names."""
     if output_activation == "logistic":
         t = _exp_neg_abs(Z, N)
         # c_i = sum_k (max(z, 0) - y z) + log1p(e^{-|z|})        (C2)
@@ -647,10 +651,8 @@ def _output_cost_delta(Z, Y, D, P, N, mask, sample_weight, output_activation,
     else:
         # c_i = log1p(r) - sum_k y_k (z_k - m),  r = sum_{k != top} e^{z_k - m}    (C3)
         m = Z.shape[0]
-        rows = np.arange(m) if index is None else index[:m]
-        if ones is None or ones.shape[0] < Z.shape[1]:
-            ones = np.ones(Z.shape[1], Z.dtype)
-        top = np.argmax(Z, axis=1, out=None if top is None else top[:m])
+        rows = index[:m]
+        top = np.argmax(Z, axis=1, out=top[:m])
         Z -= Z[rows, top][:, None]
         np.exp(Z, out=D)
         D[rows, top] = 0.0
@@ -723,9 +725,6 @@ def _accumulate(coefs, intercepts, X, Y, sample_weight, grad_coefs, grad_interce
         if l + 1 < n_layers:
             activations.append(_hidden_forward(Z, Ps[l], Ns[l], masks[l], activation))
     D = ws.D[:m]
-    scratch = [None] * n_layers
-    if ws.scratch is not None:
-        scratch = list(zip(*unpack(ws.scratch, [X.shape[1], *(z.shape[1] for z in Zs)])))
     block_cost = _output_cost_delta(  # (C2)/(C3), (B1)
         Zs[-1], Y, D, Ps[-1], Ns[-1], masks[-1], sample_weight, output_activation,
         ws.index, ws.top, ws.ones,
@@ -733,7 +732,7 @@ def _accumulate(coefs, intercepts, X, Y, sample_weight, grad_coefs, grad_interce
     for l in range(n_layers - 1, -1, -1):
         # (G1), (G2) for layer l, while D = s * D_{l+1} is in cache
         _add_gradient(activations[l], D, ws.ones, grad_coefs[l], grad_intercepts[l],
-                      scratch[l])
+                      ws.scratch_terms[l])
         if l:  # (B2): D_l = (D_{l+1} @ W_l^T) * g'(Z_l), into the scratch N
             np.matmul(D, coefs[l].T, out=Ns[l - 1])
             D = _hidden_backward(Ns[l - 1], Ps[l - 1])

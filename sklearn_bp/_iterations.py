@@ -66,10 +66,12 @@ class StopFit(Exception):
 # ----------------------------------------------------------------------------------------
 
 
-def training_weights(class_weight, y_type, classes, y, sample_weight):
+def training_weights(class_weight, y_type, classes, y, sample_weight, per_class=None):
     """``sample_weight`` multiplied by the weight of each sample's class.
 
-    Returns `sample_weight` itself (possibly None) when `class_weight` is None. "balanced"
+    `per_class`, if given, is :func:`class_weights_of` for these arguments, already
+    computed. Returns `sample_weight` itself (possibly None) when `class_weight` is None.
+    "balanced"
     gives class ``c`` the weight ``n / (n_classes * n_c)``, counted over the samples with
     a positive weight (weighted by `sample_weight` where the installed scikit-learn's
     ``compute_class_weight`` accepts it, as 1.9's does), so that a zero weight still
@@ -83,7 +85,8 @@ def training_weights(class_weight, y_type, classes, y, sample_weight):
                 "validation); with every weight 0 there is nothing to fit."
             )
         return sample_weight
-    per_class = class_weights_of(class_weight, y_type, classes, y, sample_weight)
+    if per_class is None:
+        per_class = class_weights_of(class_weight, y_type, classes, y, sample_weight)
     weights = np.ones(y.shape[0]) if sample_weight is None else sample_weight
     weights = weights * per_class[np.searchsorted(classes, y)]
     check_class_weighted_sum(class_weight, weights.sum())

@@ -70,15 +70,17 @@ def _check_block(X, y, sample_weight, ravel_y):
     return X, y, sample_weight
 
 
-def _summarise_block(block):
+def _summarise_block(block, totals):
     """Rows, features, dtype, weight sum and distinct labels (or label rows) of a block,
-    and for class labels their ``_iterations.class_totals``."""
+    and with `totals`, for class labels, their ``_iterations.class_totals``."""
     X, y, sample_weight = block
     n_rows = X.shape[0]
     weight_sum = (float(n_rows) if sample_weight is None
                   else float(np.sum(sample_weight, dtype=np.float64)))
     if y.ndim == 2:
         return n_rows, X.shape[1], X.dtype, weight_sum, np.unique(y, axis=0), None
+    if not totals:
+        return n_rows, X.shape[1], X.dtype, weight_sum, np.unique(y), None
     labels, index = np.unique(y, return_inverse=True)
     weights = np.ones(n_rows) if sample_weight is None else sample_weight
     totals = _iterations.class_totals(index.ravel(), labels.shape[0], weights)
@@ -585,7 +587,11 @@ class DaskBackpropClassifier(BackpropClassifier):
              for xi, yi, wi in zip(x_pieces, y_pieces, w_pieces)]
         )
         del x_pieces, y_pieces, w_pieces
-        summaries = client.gather(client.map(_summarise_block, checked, pure=False))
+        # Class totals for class_weight; with early stopping they come from the training
+        # rows only, counted after the split.
+        totals = self.class_weight is not None and not self.early_stopping
+        summaries = client.gather(client.map(_summarise_block, checked, totals=totals,
+                                             pure=False))
         n_rows = [s[0] for s in summaries]
         n_samples = int(sum(n_rows))
         n_features = {s[1] for s in summaries}
@@ -678,14 +684,15 @@ class DaskBackpropClassifier(BackpropClassifier):
             y, y_type, self.validation_fraction,
             _iterations.split_random_state(self.random_state, rng),
         )
+        y_train = y[train]
         train_weight = None if sample_weight is None else sample_weight[train]
         # The same checks, in the same order, as BackpropClassifier.fit.
+        per_class = None if self.class_weight is None else _iterations.class_weights_of(
+            self.class_weight, y_type, classes, y_train, train_weight)
         training = _iterations.training_weights(
-            self.class_weight, y_type, classes, y[train], train_weight)
+            self.class_weight, y_type, classes, y_train, train_weight, per_class)
         _iterations.check_validation_weights(
             None if sample_weight is None else sample_weight[held_out])
-        per_class = None if self.class_weight is None else _iterations.class_weights_of(
-            self.class_weight, y_type, classes, y[train], train_weight)
         weight_sum = (float(train.shape[0]) if training is None
                       else float(np.sum(training, dtype=np.float64)))
         mask = np.zeros(y.shape[0], bool)

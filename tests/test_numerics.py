@@ -103,17 +103,25 @@ def _ulp_errors(got, reference, dtype):
     return error / ulp, normal
 
 
+def _assert_within_ulp(got, reference, dtype, bound, z, min_points, what):
+    """`got` within `bound` ulp of `dtype` of the reference, over more than `min_points`
+    grid points where the exact value is normal; returns the mask of those points."""
+    errors, normal = _ulp_errors(got, reference, dtype)
+    assert normal.sum() > min_points  # the grid really covers the normal range
+    worst = int(np.argmax(errors))
+    assert errors[worst] <= bound, (
+        f"{what}({z[normal][worst]!r}) is {errors[worst]:.2f} {np.dtype(dtype)} ulp off"
+    )
+    return normal
+
+
 @pytest.mark.parametrize("function, which", [(sigmoid, 1), (sigmoid_gradient, 2)])
 def test_float64_within_4_ulp_of_mpmath(grid64, function, which):
     z, reference = grid64[0], grid64[which]
     got = function(z)
     assert got.dtype == np.float64
-    errors, normal = _ulp_errors(got, reference, np.float64)
-    assert normal.sum() > 8000  # the grid really covers the normal range
-    worst = int(np.argmax(errors))
-    assert errors[worst] <= MAX_ULP, (
-        f"{function.__name__}({z[normal][worst]!r}) is {errors[worst]:.2f} ulp off"
-    )
+    normal = _assert_within_ulp(got, reference, np.float64, MAX_ULP, z, 8000,
+                                function.__name__)
     # Where the exact value is subnormal, the error stays within a few subnormal units.
     hi, lo = reference
     absolute = np.abs((got[~normal] - hi[~normal]) - lo[~normal])
@@ -147,12 +155,10 @@ def test_estimator_kernel_within_a_few_ulp_of_mpmath(request, grid, dtype, gradi
     with np.errstate(under="ignore"):
         backprop._hidden_forward(Z, P, N, mask, "logistic")  # Z becomes A, P holds g'
     assert Z.dtype == P.dtype == dtype
-    for got, reference, bound in ((Z[0], sigma_reference, MAX_ULP),
-                                  (P[0], gradient_reference, gradient_bound)):
-        errors, normal = _ulp_errors(got, reference, dtype)
-        assert normal.sum() > min_points
-        worst = int(np.argmax(errors))
-        assert errors[worst] <= bound, (z[normal][worst], errors[worst])
+    for got, reference, bound, what in ((Z[0], sigma_reference, MAX_ULP, "sigma"),
+                                        (P[0], gradient_reference, gradient_bound,
+                                         "sigma'")):
+        _assert_within_ulp(got, reference, dtype, bound, z, min_points, f"kernel {what}")
 
 
 @pytest.mark.parametrize("function, which", [(sigmoid, 1), (sigmoid_gradient, 2)])
@@ -160,13 +166,7 @@ def test_float32_within_4_ulp_of_mpmath_in_float32(grid32, function, which):
     z, reference = grid32[0], grid32[which]
     got = function(z)
     assert got.dtype == np.float32
-    errors, normal = _ulp_errors(got, reference, np.float32)
-    assert normal.sum() > 5000
-    worst = int(np.argmax(errors))
-    assert errors[worst] <= MAX_ULP, (
-        f"{function.__name__}(float32({z[normal][worst]!r})) is {errors[worst]:.2f} "
-        f"float32 ulp off"
-    )
+    _assert_within_ulp(got, reference, np.float32, MAX_ULP, z, 5000, function.__name__)
 
 
 def test_exact_at_zero():

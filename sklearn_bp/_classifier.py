@@ -525,6 +525,7 @@ class BackpropClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         # (read here, before _minimize holds BLAS at one thread) and the data pay for.
         n_threads = backprop._default_n_threads(X, layer_sizes)
         workspace = None  # buffers (and threads) reused by every evaluation of this fit
+        Y = np.asfortranarray(Y)  # the layout of the kernel's buffers (backprop.partial_sums)
 
         def objective(theta):
             nonlocal workspace

@@ -47,7 +47,7 @@ How the numbers are computed
   nothing cancels: the cost is exact for saturated logits, right or wrong, with no
   clipping of probabilities.
 * (C3) is computed around the row maximum ``m`` as ``log1p(r) - sum_k y_k (z_k - m)``
-  where ``r`` sums ``e^{z_k - m}`` over every unit but the largest.
+  where ``r`` sums ``e^{z_k - m}`` over every unit but one largest.
 * (B1) is computed as ``([z >= 0] - y) - sign(z) sigma(-|z|)`` for logistic outputs,
   which equals ``sigma(z) - y`` but does not cancel when ``y = 1`` and ``z`` is large.
 * The sums over samples in (C1), (G1), (G2) are accumulated over row blocks of bounded
@@ -97,10 +97,16 @@ OUTPUT_ACTIVATIONS = ("logistic", "softmax")
 _BLOCK_BYTES = 1 << 19  # 2**16 float64 numbers
 _INPUT_BLOCK_BYTES = 1 << 23
 
-# BLAS gemm and gemv by dtype, to add A^T D and the column sums of D into the gradient
-# without temporaries. Only on one thread: scipy's wrappers hold the GIL while BLAS runs.
-_GEMM = {"d": _blas.dgemm, "f": _blas.sgemm}
-_GEMV = {"d": _blas.dgemv, "f": _blas.sgemv}
+# BLAS rank-one update by dtype, to add the intercepts (see _affine)
+_GER = {"d": _blas.dger, "f": _blas.sger}
+
+
+@functools.lru_cache(maxsize=8)
+def _ones(n, dtype):
+    """A read-only vector of ``n`` ones (cached: the kernel asks for the same few)."""
+    ones = np.ones(n, dtype)
+    ones.flags.writeable = False
+    return ones
 
 
 def _work_dtype(X):
@@ -260,10 +266,11 @@ def log_softmax(z):
     [[-0.6931, -0.6931], [0.0, -800.0]]
     """
     z = np.atleast_2d(np.asarray(z))
-    z = z.astype(_work_dtype(z), copy=False)
-    shifted = z - z.max(axis=1, keepdims=True)
-    r = _sum_but_max(np.exp(shifted), shifted)
-    return shifted - np.log1p(r)
+    shifted = z.T.astype(_work_dtype(z), order="C")  # one row per unit
+    n = shifted.shape[1]
+    top, r = np.empty(n, shifted.dtype), np.empty(n, shifted.dtype)
+    _exp_but_top(shifted, np.empty_like(shifted), np.empty(shifted.shape, bool), top, r)
+    return np.subtract(shifted.T, np.log1p(r)[:, None], order="C")
 
 
 def softmax(z):
@@ -291,19 +298,24 @@ def softmax(z):
     return e / e.sum(axis=1, keepdims=True)
 
 
-def _sum_but_max(e, shifted):
-    """``r = sum_k e_k`` over every unit but the row's largest (whose ``e`` is exactly 1).
+def _exp_but_top(zt, et, top_mask, top, r):
+    """Shift the logits by their maximum and exponentiate every unit but the top one.
 
-    Returns shape ``(n, 1)``. Used so that ``log1p(r)`` keeps the digits ``log(1 + r)``
-    would round away.
+    Unit by unit, with ``zt`` of shape ``(n_units, n_samples)``: ``zt -= m`` (the column
+    maxima, into ``top``), so that the top unit holds exactly 0; ``top_mask`` marks it;
+    ``et = e^{zt}`` except 0 at the top; ``r`` the sum of ``et`` over units, plus 1 for
+    each extra unit tied for the top. ``log1p(r)`` then keeps the digits that
+    ``log(1 + r)`` would round away, and ``1 + r`` is the softmax's denominator.
     """
-    rows = np.arange(e.shape[0])
-    top = np.argmax(shifted, axis=1)
-    saved = e[rows, top].copy()
-    e[rows, top] = 0.0
-    r = e.sum(axis=1, keepdims=True)
-    e[rows, top] = saved
-    return r
+    np.maximum.reduce(zt, axis=0, out=top)
+    zt -= top
+    np.equal(zt, 0.0, out=top_mask)
+    np.exp(zt, out=et)
+    et -= top_mask  # e^0 = 1 exactly: now 0
+    np.add.reduce(et, axis=0, out=r)
+    if np.count_nonzero(top_mask) > zt.shape[1]:  # ties: the top counts once, not in r
+        r += top_mask.sum(axis=0) - 1
+    return et
 
 
 # ----------------------------------------------------------------------------------------
@@ -469,40 +481,61 @@ def block_rows(layer_sizes, n_samples, *, n_threads=1, dtype=np.float64):
     return int(max(1, min(int(n_samples), rows)))
 
 
+class _ColumnMajor:
+    """Storage for up to ``rows`` rows of ``h`` columns whose :meth:`block` views are
+    column-major: each column (one unit over the block's rows) is contiguous, whatever
+    the number of rows used.
+
+    BLAS computes ``A @ W`` into a column-major result markedly faster than into a
+    row-major one when ``W`` has few columns (tens of units: measured 1.5x for digits'
+    64 x 25 layer, benchmarks/run.py), and the softmax's reductions over units become
+    elementwise operations on whole columns.
+    """
+
+    def __init__(self, rows, h, dtype):
+        self.h = int(h)
+        self.flat = np.empty(int(rows) * self.h, dtype)
+
+    def block(self, m):
+        """The first ``m`` rows, an F-contiguous array of shape ``(m, h)``."""
+        return self.flat[:m * self.h].reshape(self.h, m).T
+
+
 class _Buffers:
-    """One thread's buffers for a block of ``rows`` rows.
+    """One thread's buffers for a block of up to ``rows`` rows, each column-major
+    (:class:`_ColumnMajor`).
 
     For each layer ``l + 1``: ``Z[l]`` holds the logits, overwritten in place by the
     activations ``A_{l+1}``; ``P[l]`` receives ``g'(Z_{l+1})`` for (B2); ``N[l]`` is
     scratch in the forward pass and holds the delta ``D_{l+1}`` in the backward pass;
-    ``mask[l]`` is scratch. ``D`` holds the output delta ``D_L``. With ``threaded``,
-    ``scratch`` holds one block's gradient terms (see :func:`_add_gradient`).
+    ``mask[l]`` is scratch. ``D`` holds the output delta ``D_L``, ``scratch_terms`` one
+    block's gradient terms (see :func:`_add_gradient`).
     """
 
-    def __init__(self, layer_sizes, rows, dtype, *, gradient=True, threaded=False):
+    def __init__(self, layer_sizes, rows, dtype, *, gradient=True):
         widths = [int(h) for h in layer_sizes[1:]]
         if not gradient:  # forward only: the output logits go to the caller's array
             widths = widths[:-1]
-        self.Z = [np.empty((rows, h), dtype) for h in widths]
-        self.P = [np.empty((rows, h), dtype) for h in widths]
-        self.N = [np.empty((rows, h), dtype) for h in widths]
-        self.mask = [np.empty((rows, h), bool) for h in widths]
-        self.D = np.empty((rows, widths[-1]), dtype) if gradient else None
-        self.index = np.arange(rows)  # row numbers, for the softmax's top unit
-        self.top = np.empty(rows, np.intp)
-        # for column sums (over rows) and row sums (over output units) by gemv
-        self.ones = np.ones(max(rows, widths[-1]), dtype)
-        self.scratch = (np.empty(n_params(layer_sizes), dtype)
-                        if gradient and threaded else None)
-        # per layer, the (coef, intercept) views of scratch that _add_gradient fills
-        self.scratch_terms = ([None] * len(widths) if self.scratch is None
-                              else list(zip(*unpack(self.scratch, layer_sizes))))
+        self.Z = [_ColumnMajor(rows, h, dtype) for h in widths]
+        self.P = [_ColumnMajor(rows, h, dtype) for h in widths]
+        self.N = [_ColumnMajor(rows, h, dtype) for h in widths]
+        self.mask = [_ColumnMajor(rows, h, bool) for h in widths]
+        self.D = _ColumnMajor(rows, widths[-1], dtype) if gradient else None
+        # the softmax's row maxima and sums (see _exp_but_top)
+        self.vectors = np.empty((2, rows), dtype)
+        # for column sums (over rows) by gemv
+        self.ones = np.ones(rows, dtype)
+        # per layer, the transposed coef and the intercept terms of _add_gradient
+        self.scratch_terms = (
+            [(np.empty((w, h), dtype), np.empty(w, dtype))
+             for h, w in zip(layer_sizes[:-1], layer_sizes[1:])] if gradient else None)
 
     def arrays(self):
         """Every buffer, to account for memory."""
-        return [*self.Z, *self.P, *self.N, *self.mask, self.index, self.top, self.ones] + (
-            [] if self.D is None else [self.D]) + (
-            [] if self.scratch is None else [self.scratch])
+        return [b.flat for b in (*self.Z, *self.P, *self.N, *self.mask)] + [
+            self.vectors, self.ones] + (
+            [] if self.D is None else [self.D.flat]) + [
+            a for terms in self.scratch_terms or () for a in terms]
 
 
 class _Workspace:
@@ -519,7 +552,7 @@ class _Workspace:
         self.rows, self.dtype = int(rows), np.dtype(dtype)
         self.n_threads = max(1, int(n_threads))
         self.buffers = [
-            _Buffers(self.layer_sizes, self.rows, self.dtype, threaded=self.n_threads > 1)
+            _Buffers(self.layer_sizes, self.rows, self.dtype)
             for _ in range(self.n_threads)
         ]
         size = n_params(self.layer_sizes)
@@ -548,12 +581,23 @@ class _Workspace:
 
 
 def _affine(A, W, b, out):
-    """(F1) ``out = A @ W + b``; ``A`` may be scipy.sparse."""
+    """(F1) ``out = A @ W + b``; ``A`` may be scipy.sparse.
+
+    ``b`` is added as the rank-one update ``ones b^T`` by BLAS ``ger`` (a third of the
+    time of numpy's broadcast addition) when ``out`` is contiguous, as the kernel's
+    buffers and the caller's blocks of rows are.
+    """
     if sp.issparse(A):
         out[...] = A @ W
     else:
         np.matmul(A, W, out=out)
-    np.add(out, b, out=out)
+    ger = _GER.get(out.dtype.char)
+    if ger is not None and out.flags.f_contiguous and out.shape[0] > 1:
+        ger(1.0, _ones(out.shape[0], out.dtype), b, a=out, overwrite_a=True)
+    elif ger is not None and out.flags.c_contiguous and out.shape[1] > 1:
+        ger(1.0, b, _ones(out.shape[0], out.dtype), a=out.T, overwrite_a=True)
+    else:
+        np.add(out, b, out=out)
     return out
 
 
@@ -621,12 +665,10 @@ def _block_cost(C, sample_weight):
     return float(np.dot(C.sum(axis=1, dtype=np.float64), sample_weight))
 
 
-def _output_cost_delta(Z, Y, D, P, N, mask, sample_weight, output_activation, index, top,
-                       ones):
+def _output_cost_delta(Z, Y, D, P, N, mask, sample_weight, output_activation, vectors):
     """Block cost ``sum_i s_i c_i`` (C2)/(C3), returned, and the output delta
     ``D = s * (A_L - Y)`` (B1), from the logits ``Z`` (overwritten, as are ``P``, ``N``,
-    ``mask``). ``index``, ``top`` and ``ones`` are the block's :class:`_Buffers` of
-    those names."""
+    ``mask`` and ``vectors``, the block's :class:`_Buffers` of those names)."""
     if output_activation == "logistic":
         t = _exp_neg_abs(Z, N)
         # c_i = sum_k (max(z, 0) - y z) + log1p(e^{-|z|})        (C2)
@@ -650,60 +692,50 @@ def _output_cost_delta(Z, Y, D, P, N, mask, sample_weight, output_activation, in
         D -= N
     else:
         # c_i = log1p(r) - sum_k y_k (z_k - m),  r = sum_{k != top} e^{z_k - m}    (C3)
-        m = Z.shape[0]
-        rows = index[:m]
-        top = np.argmax(Z, axis=1, out=top[:m])
-        Z -= Z[rows, top][:, None]
-        np.exp(Z, out=D)
-        D[rows, top] = 0.0
-        r = np.matmul(D, ones[:D.shape[1]])  # row sums by gemv
-        log1p_r = np.log1p(r)
-        if sample_weight is None:  # sum_ik y_ik (z_ik - m_i) <= 0 is one dot product
-            cost = float(log1p_r.sum(dtype=np.float64)) - float(np.vdot(Y, Z))
+        # Unit by unit: the transposes are C-contiguous, one row per output unit.
+        ZT, DT, PT, YT, maskT = Z.T, D.T, P.T, Y.T, mask.T
+        top, r = vectors[0, :Z.shape[0]], vectors[1, :Z.shape[0]]
+        _exp_but_top(ZT, DT, maskT, top, r)  # ZT = z - m, DT = e^{z - m} but at the top
+        log1p_r = np.log1p(r, out=top)
+        np.multiply(Y, Z, out=P)  # y (z - m), at most 0
+        if sample_weight is None:
+            cost = float(log1p_r.sum(dtype=np.float64)) - float(P.sum(dtype=np.float64))
         else:
-            np.multiply(Y, Z, out=P)
             cost = _block_cost(log1p_r[:, None], sample_weight) - _block_cost(
                 P, sample_weight)
-        # D = softmax(z) - y; at the top unit 1/(1+r) - y = ((1 - y) - y r) / (1 + r)  (B1)
-        inv = np.reciprocal(r + 1.0)
-        D *= inv[:, None]
-        y_top = Y[rows, top]
-        D -= Y
-        D[rows, top] = ((1.0 - y_top) - y_top * r) * inv
+        # D = softmax(z) - y = ((e - y) - y r) / (1 + r), with e = 1 at the top unit,
+        # where it is ((1 - y) - y r) / (1 + r): no cancellation for y = 1.   (B1)
+        np.subtract(YT, maskT, out=PT)  # y - [top]
+        DT -= PT  # e - y, with e = 1 at the top (where DT held 0)
+        np.multiply(YT, r, out=PT)
+        DT -= PT
+        inv = np.add(r, 1.0, out=top)
+        np.reciprocal(inv, out=inv)
+        DT *= inv
     if sample_weight is not None:
         D *= sample_weight[:, None]
     return cost
 
 
-def _add_gradient(A, D, ones, grad_coef, grad_intercept, scratch=None):
+def _add_gradient(A, D, ones, grad_coef, grad_intercept, scratch):
     """(G1), (G2) for one block: ``grad_coef += A.T @ D`` and ``grad_intercept += sum of
-    the rows of D``.
+    the rows of D``, through ``scratch = (coef_t, intercept)``, arrays of the shapes of
+    ``grad_coef.T`` and ``grad_intercept``.
 
-    On one thread, by BLAS ``gemm`` and ``gemv`` with ``beta = 1`` (no temporaries) when
-    the operands allow it (dense, C-contiguous, float32 or float64). Next to other
-    threads, with ``scratch = (coef, intercept)`` arrays of the gradient's shapes: by
-    numpy's ``matmul`` into them, then added, because scipy's BLAS wrappers hold the GIL
-    while they compute (two threads calling them run one after the other) and numpy's
-    ``matmul`` does not.
+    The product is computed transposed, ``D.T @ A`` into the C-contiguous ``coef_t``:
+    with the column-major ``D`` of the kernel's buffers, BLAS then reads both operands
+    along their rows (measured a fifth faster than ``A.T @ D``). numpy's ``matmul``
+    releases the GIL meanwhile (scipy's BLAS wrappers hold it: two threads calling them
+    would run one after the other); adding the small result costs little.
     """
-    dtype = grad_coef.dtype
-    if scratch is not None and not sp.issparse(A):
-        coef, intercept = scratch
-        np.matmul(A.T, D, out=coef)
-        grad_coef += coef
-        np.matmul(ones[:D.shape[0]], D, out=intercept)
-        grad_intercept += intercept
-    elif (dtype.char in _GEMM and not sp.issparse(A) and A.dtype == dtype
-            and D.dtype == dtype and A.flags.c_contiguous and D.flags.c_contiguous
-            and grad_coef.flags.c_contiguous and grad_intercept.flags.c_contiguous):
-        # In Fortran's column-major view: grad_coef.T (h', h) += D.T (h', m) @ A (m, h)
-        _GEMM[dtype.char](1.0, D.T, A.T, beta=1.0, c=grad_coef.T, trans_b=True,
-                          overwrite_c=True)
-        _GEMV[dtype.char](1.0, D.T, ones[:D.shape[0]], beta=1.0, y=grad_intercept,
-                          overwrite_y=True)
+    coef_t, intercept = scratch
+    if sp.issparse(A):
+        coef_t[...] = (A.T @ D).T
     else:
-        grad_coef += A.T @ D
-        grad_intercept += D.sum(axis=0)
+        np.matmul(D.T, A, out=coef_t)
+    grad_coef += coef_t.T
+    np.matmul(ones[:D.shape[0]], D, out=intercept)
+    grad_intercept += intercept
 
 
 def _accumulate(coefs, intercepts, X, Y, sample_weight, grad_coefs, grad_intercepts,
@@ -714,20 +746,20 @@ def _accumulate(coefs, intercepts, X, Y, sample_weight, grad_coefs, grad_interce
     thread's :class:`_Buffers`."""
     m = X.shape[0]
     n_layers = len(coefs)
-    Zs = [z[:m] for z in ws.Z]
-    Ps = [p[:m] for p in ws.P]
-    Ns = [q[:m] for q in ws.N]
-    masks = [k[:m] for k in ws.mask]
+    Zs = [z.block(m) for z in ws.Z]
+    Ps = [p.block(m) for p in ws.P]
+    Ns = [q.block(m) for q in ws.N]
+    masks = [k.block(m) for k in ws.mask]
 
     activations = [X]  # (F1), (F2)
     for l in range(n_layers):
         Z = _affine(activations[l], coefs[l], intercepts[l], Zs[l])
         if l + 1 < n_layers:
             activations.append(_hidden_forward(Z, Ps[l], Ns[l], masks[l], activation))
-    D = ws.D[:m]
+    D = ws.D.block(m)
     block_cost = _output_cost_delta(  # (C2)/(C3), (B1)
         Zs[-1], Y, D, Ps[-1], Ns[-1], masks[-1], sample_weight, output_activation,
-        ws.index, ws.top, ws.ones,
+        ws.vectors,
     )
     for l in range(n_layers - 1, -1, -1):
         # (G1), (G2) for layer l, while D = s * D_{l+1} is in cache
@@ -844,7 +876,8 @@ def partial_sums(theta, X, Y, layer_sizes, *, sample_weight=None, activation="lo
     X : {ndarray, sparse matrix} of shape (n_samples, n_features)
         Inputs. The computation runs in float32 if `X` is float32, else in float64.
     Y : ndarray of shape (n_samples, n_outputs)
-        0/1 indicator matrix of the targets.
+        0/1 indicator matrix of the targets. Column-major (Fortran order) is fastest:
+        it is the layout of the kernel's buffers.
     layer_sizes : sequence of int
         ``(n_features, *hidden_layer_sizes, n_outputs)``.
     sample_weight : ndarray of shape (n_samples,), default=None
@@ -990,7 +1023,8 @@ def cost_and_gradient(theta, X, Y, layer_sizes, *, alpha=0.0, sample_weight=None
     X : {ndarray, sparse matrix} of shape (n_samples, n_features)
         Inputs. The computation runs in float32 if `X` is float32, else in float64.
     Y : ndarray of shape (n_samples, n_outputs)
-        0/1 indicator matrix of the targets.
+        0/1 indicator matrix of the targets. Column-major (Fortran order) is fastest:
+        it is the layout of the kernel's buffers.
     layer_sizes : sequence of int
         ``(n_features, *hidden_layer_sizes, n_outputs)``.
     alpha : float, default=0.0
@@ -1083,9 +1117,9 @@ def forward(coefs, intercepts, X, *, activation="logistic", block_size=None):
             m = stop - start
             A = X[start:stop]
             for l in range(len(coefs) - 1):
-                Z = _affine(A, coefs[l], intercepts[l], ws.Z[l][:m])
-                A = _hidden_forward(Z, ws.P[l][:m], ws.N[l][:m], ws.mask[l][:m],
-                                    activation, derivative=False)
+                Z = _affine(A, coefs[l], intercepts[l], ws.Z[l].block(m))
+                A = _hidden_forward(Z, ws.P[l].block(m), ws.N[l].block(m),
+                                    ws.mask[l].block(m), activation, derivative=False)
             _affine(A, coefs[-1], intercepts[-1], out[start:stop])
     return out
 

@@ -114,7 +114,8 @@ def _encode_block(block, held, binarizer, softmax_binary, dtype, per_class=None)
     if per_class is not None:
         weights = np.ones(y.shape[0]) if sample_weight is None else sample_weight
         sample_weight = weights * per_class[np.searchsorted(binarizer.classes_, y)]
-    return X.astype(dtype, copy=False), Y.astype(dtype), sample_weight
+    # Y column-major, the layout of the kernel's buffers (backprop.partial_sums)
+    return X.astype(dtype, copy=False), np.asfortranarray(Y, dtype=dtype), sample_weight
 
 
 def _held_out_block(block, held, binarizer, softmax_binary, dtype):

@@ -92,6 +92,29 @@ def test_block_size_and_threads_do_not_change_the_result(activation, output_acti
                                        err_msg=f"{block_size=}, {n_threads=}")
 
 
+@pytest.mark.parametrize("output_intercepts", [(0.0, 0.0, 0.0), (1.0, 1.0, -2.0),
+                                               (-2.0, 1.0, 1.0)])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_softmax_ties_and_either_layout_of_Y(output_intercepts, order):
+    """Logits tied for the top (exactly, by zero output weights) count once in the
+    softmax's sum, and ``Y`` in either memory layout gives the same result."""
+    layer_sizes = (5, 7, 3)
+    theta, X, Y, s = _problem(23, layer_sizes, "softmax", weighted=True)
+    coefs, intercepts = backprop.unpack(theta, layer_sizes)
+    coefs[-1][...] = 0.0
+    intercepts[-1][...] = output_intercepts
+    kwargs = dict(alpha=0.3, sample_weight=s, output_activation="softmax")
+    cost, grad = backprop.cost_and_gradient(theta, X, np.asarray(Y, order=order),
+                                            layer_sizes, block_size=10, **kwargs)
+    ref_cost, ref_grad = _reference(theta, X, Y, layer_sizes, 0.3, s, "logistic",
+                                    "softmax")
+    np.testing.assert_allclose(cost, ref_cost, rtol=1e-13)
+    np.testing.assert_allclose(grad, ref_grad, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(backprop.log_softmax(np.tile(output_intercepts, (2, 1))),
+                               log_softmax(np.tile(output_intercepts, (2, 1)), axis=1),
+                               rtol=1e-15)
+
+
 def test_partial_sums_add_up_over_threads_and_blocks():
     layer_sizes = (5, 7, 3)
     theta, X, Y, s = _problem(40, layer_sizes, weighted=True)
@@ -145,14 +168,17 @@ def test_workspace_memory_is_bounded_by_the_block_size():
             rows = backprop.block_rows(layer_sizes, n_samples, n_threads=n_threads)
             workspace = backprop._Workspace(layer_sizes, rows, np.float64,
                                             n_threads=n_threads)
-            for array in workspace.arrays():
-                assert array.shape[0] <= max(rows, backprop.n_params(layer_sizes))
+            for array in workspace.grads:  # the helper threads' gradient sums
+                assert array.shape == (backprop.n_params(layer_sizes),)
             for buffers in workspace.buffers:
-                for array in buffers.arrays():
-                    if array is buffers.scratch:  # one block's gradient terms (threads)
-                        assert array.shape == (backprop.n_params(layer_sizes),)
-                    else:
-                        assert array.shape[0] == rows
+                for layer in (*buffers.Z, *buffers.P, *buffers.N, *buffers.mask,
+                              buffers.D):
+                    assert layer.flat.shape == (rows * layer.h,)
+                assert buffers.vectors.shape == (2, rows)
+                assert buffers.ones.shape == (rows,)
+                # one block's gradient terms: the shapes of the gradient's parts
+                assert [a.shape for terms in buffers.scratch_terms for a in terms] == [
+                    (100, 50), (100,), (10, 100), (10,)]
             sizes[n_samples, n_threads] = sum(a.nbytes for a in workspace.arrays())
     assert sizes[10_000, 1] == sizes[10_000_000, 1]
     assert sizes[10_000, 2] == sizes[10_000_000, 2]

@@ -538,11 +538,19 @@ class _Buffers:
             a for terms in self.scratch_terms or () for a in terms]
 
 
+def _transposed_terms(flat, layer_sizes):
+    """Per layer, ``(coef_t, intercept)`` views of `flat`: the segments of theta's layout
+    (:func:`unpack`), each coefficient segment read as the C-contiguous transpose, of
+    shape ``(h_{l+1}, h_l)``. The orientation in which :func:`_add_gradient` sums."""
+    coefs, intercepts = unpack(flat, layer_sizes)
+    return [(W.reshape(W.shape[::-1]), b) for W, b in zip(coefs, intercepts)]
+
+
 class _Workspace:
     """Buffers reused over blocks and over evaluations, one set per thread.
 
-    ``buffers[j]`` are thread ``j``'s block buffers (:class:`_Buffers`), ``grads[j - 1]``
-    the gradient sums of thread ``j >= 1`` (thread 0 adds into the returned array).
+    ``buffers[j]`` are thread ``j``'s block buffers (:class:`_Buffers`), ``sums[j]`` its
+    gradient sums, read through ``sum_terms[j]`` (see :func:`_transposed_terms`).
     Their size depends on ``rows`` and the layer sizes, never on the number of samples.
     The threads themselves are started once, on first use, and kept with the workspace.
     """
@@ -556,7 +564,8 @@ class _Workspace:
             for _ in range(self.n_threads)
         ]
         size = n_params(self.layer_sizes)
-        self.grads = [np.empty(size, self.dtype) for _ in range(self.n_threads - 1)]
+        self.sums = [np.empty(size, self.dtype) for _ in range(self.n_threads)]
+        self.sum_terms = [_transposed_terms(a, self.layer_sizes) for a in self.sums]
         self._pool = None
 
     def fits(self, layer_sizes, rows, dtype, n_threads=1):
@@ -569,7 +578,7 @@ class _Workspace:
 
     def arrays(self):
         """Every buffer, to account for memory."""
-        return [a for b in self.buffers for a in b.arrays()] + self.grads
+        return [a for b in self.buffers for a in b.arrays()] + self.sums
 
     def pool(self):
         """The helper threads (``n_threads - 1`` of them), started on first use."""
@@ -717,32 +726,34 @@ def _output_cost_delta(Z, Y, D, P, N, mask, sample_weight, output_activation, ve
     return cost
 
 
-def _add_gradient(A, D, ones, grad_coef, grad_intercept, scratch):
-    """(G1), (G2) for one block: ``grad_coef += A.T @ D`` and ``grad_intercept += sum of
-    the rows of D``, through ``scratch = (coef_t, intercept)``, arrays of the shapes of
-    ``grad_coef.T`` and ``grad_intercept``.
+def _add_gradient(A, D, ones, sums, scratch):
+    """(G1), (G2) for one block: ``sums = (coef_t, intercept)`` receive ``D.T @ A``, the
+    transpose of the term ``A.T @ D``, and the sum of the rows of ``D``, through
+    ``scratch``, arrays of the same shapes.
 
-    The product is computed transposed, ``D.T @ A`` into the C-contiguous ``coef_t``:
-    with the column-major ``D`` of the kernel's buffers, BLAS then reads both operands
-    along their rows (measured a fifth faster than ``A.T @ D``). numpy's ``matmul``
-    releases the GIL meanwhile (scipy's BLAS wrappers hold it: two threads calling them
-    would run one after the other); adding the small result costs little.
+    Transposed, because with the column-major ``D`` of the kernel's buffers BLAS then
+    reads both operands along their rows (measured up to 1.5x faster than ``A.T @ D``,
+    benchmarks/run.py), and the sums add contiguous arrays; :func:`partial_sums`
+    transposes them once at the end. numpy's ``matmul`` releases the GIL meanwhile
+    (scipy's BLAS wrappers hold it: two threads calling them would run one after the
+    other).
     """
     coef_t, intercept = scratch
+    coef_t_sum, intercept_sum = sums
     if sp.issparse(A):
         coef_t[...] = (A.T @ D).T
     else:
         np.matmul(D.T, A, out=coef_t)
-    grad_coef += coef_t.T
+    coef_t_sum += coef_t
     np.matmul(ones[:D.shape[0]], D, out=intercept)
-    grad_intercept += intercept
+    intercept_sum += intercept
 
 
-def _accumulate(coefs, intercepts, X, Y, sample_weight, grad_coefs, grad_intercepts,
-                ws, activation, output_activation):
+def _accumulate(coefs, intercepts, X, Y, sample_weight, sums, ws, activation,
+                output_activation):
     """Partial sums over one block of rows: returns ``sum_i s_i c_i`` and adds
-    ``A_l^T (s * D_{l+1})`` to ``grad_coefs[l]`` and ``sum_i s_i D_{l+1,i}`` to
-    ``grad_intercepts[l]`` (the unnormalised sums of (C1), (G1), (G2)). ``ws`` is one
+    ``(s * D_{l+1})^T A_l`` and ``sum_i s_i D_{l+1,i}`` to ``sums[l]``, a pair of
+    arrays (the unnormalised sums of (C1), (G1) transposed, (G2)). ``ws`` is one
     thread's :class:`_Buffers`."""
     m = X.shape[0]
     n_layers = len(coefs)
@@ -763,8 +774,7 @@ def _accumulate(coefs, intercepts, X, Y, sample_weight, grad_coefs, grad_interce
     )
     for l in range(n_layers - 1, -1, -1):
         # (G1), (G2) for layer l, while D = s * D_{l+1} is in cache
-        _add_gradient(activations[l], D, ws.ones, grad_coefs[l], grad_intercepts[l],
-                      ws.scratch_terms[l])
+        _add_gradient(activations[l], D, ws.ones, sums[l], ws.scratch_terms[l])
         if l:  # (B2): D_l = (D_{l+1} @ W_l^T) * g'(Z_l), into the scratch N
             np.matmul(D, coefs[l].T, out=Ns[l - 1])
             D = _hidden_backward(Ns[l - 1], Ps[l - 1])
@@ -937,16 +947,15 @@ def partial_sums(theta, X, Y, layer_sizes, *, sample_weight=None, activation="lo
     n_threads = min(n_threads, n_blocks)
     if workspace is None or not workspace.fits(layer_sizes, rows, dtype, n_threads):
         workspace = _Workspace(layer_sizes, rows, dtype, n_threads=n_threads)
-    grads = [grad] + workspace.grads[:n_threads - 1]
-    for g in grads[1:]:
-        g.fill(0.0)
+    sums = workspace.sums[:n_threads]
+    for a in sums:
+        a.fill(0.0)
     # Underflow of e^{-|z|} to 0 is expected and harmless; other floating-point
     # settings follow the caller's, in every thread.
     errstate = dict(np.geterr(), under="ignore")
 
     def blocks(j):
         """Thread j's share: blocks j, j + n_threads, ... into its own sums."""
-        grad_coefs, grad_intercepts = unpack(grads[j], layer_sizes)
         buffers = workspace.buffers[j]
         loss = 0.0
         with np.errstate(**errstate):
@@ -955,25 +964,31 @@ def partial_sums(theta, X, Y, layer_sizes, *, sample_weight=None, activation="lo
                 loss += _accumulate(
                     coefs, intercepts, X[start:stop], Y[start:stop],
                     None if sample_weight is None else sample_weight[start:stop],
-                    grad_coefs, grad_intercepts, buffers, activation, output_activation,
+                    workspace.sum_terms[j], buffers, activation, output_activation,
                 )
         return loss
 
     if n_threads == 1:
-        return blocks(0), grad
-    pool = workspace.pool()
-    futures = [pool.submit(blocks, j) for j in range(1, n_threads)]
-    try:
         losses = [blocks(0)]
-    finally:
-        wait(futures)
-    losses += [f.result() for f in futures]
+    else:
+        pool = workspace.pool()
+        futures = [pool.submit(blocks, j) for j in range(1, n_threads)]
+        try:
+            losses = [blocks(0)]
+        finally:
+            wait(futures)
+        losses += [f.result() for f in futures]
     # Combined in a fixed order, so the result depends on n_threads but not on timing.
     loss_sum = 0.0
-    for loss, g in zip(losses, grads):
+    for loss, a in zip(losses, sums):
         loss_sum += loss
-        if g is not grad:
-            grad += g
+        if a is not sums[0]:
+            sums[0] += a
+    grad_coefs, grad_intercepts = unpack(grad, layer_sizes)
+    for (coef_t, intercept), gW, gb in zip(workspace.sum_terms[0], grad_coefs,
+                                           grad_intercepts):
+        gW[...] = coef_t.T
+        gb[...] = intercept
     return loss_sum, grad
 
 

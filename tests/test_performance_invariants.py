@@ -168,7 +168,7 @@ def test_workspace_memory_is_bounded_by_the_block_size():
             rows = backprop.block_rows(layer_sizes, n_samples, n_threads=n_threads)
             workspace = backprop._Workspace(layer_sizes, rows, np.float64,
                                             n_threads=n_threads)
-            for array in workspace.grads:  # the helper threads' gradient sums
+            for array in workspace.sums:  # each thread's gradient sums
                 assert array.shape == (backprop.n_params(layer_sizes),)
             for buffers in workspace.buffers:
                 for layer in (*buffers.Z, *buffers.P, *buffers.N, *buffers.mask,

@@ -423,6 +423,13 @@ def unpack(theta, layer_sizes):
     return views[:n_layers], views[n_layers:]
 
 
+def _weights(theta, layer_sizes):
+    """Every ``coefs[l]`` at once, flattened: one view of ``theta``, whose weights come
+    before all intercepts (see :func:`pack`)."""
+    n_layers, parts, _ = _layout(layer_sizes)
+    return theta[:parts[n_layers - 1][1] if n_layers else 0]
+
+
 # ----------------------------------------------------------------------------------------
 # Forward and backward passes over one block of rows.
 # ----------------------------------------------------------------------------------------
@@ -507,9 +514,9 @@ class _Buffers:
 
     For each layer ``l + 1``: ``Z[l]`` holds the logits, overwritten in place by the
     activations ``A_{l+1}``; ``P[l]`` receives ``g'(Z_{l+1})`` for (B2); ``N[l]`` is
-    scratch in the forward pass and holds the delta ``D_{l+1}`` in the backward pass;
-    ``mask[l]`` is scratch. ``D`` holds the output delta ``D_L``, ``scratch_terms`` one
-    block's gradient terms (see :func:`_add_gradient`).
+    scratch in the forward pass and holds the delta ``D_{l+1}`` in the backward pass.
+    For the output layer, ``mask`` (bool) is scratch and ``D`` holds the delta ``D_L``;
+    ``scratch_terms`` one block's gradient terms (see :func:`_add_gradient`).
     """
 
     def __init__(self, layer_sizes, rows, dtype, *, gradient=True):
@@ -519,22 +526,34 @@ class _Buffers:
         self.Z = [_ColumnMajor(rows, h, dtype) for h in widths]
         self.P = [_ColumnMajor(rows, h, dtype) for h in widths]
         self.N = [_ColumnMajor(rows, h, dtype) for h in widths]
-        self.mask = [_ColumnMajor(rows, h, bool) for h in widths]
+        self.mask = _ColumnMajor(rows, widths[-1], bool) if gradient else None
         self.D = _ColumnMajor(rows, widths[-1], dtype) if gradient else None
         # the softmax's row maxima and sums (see _exp_but_top)
         self.vectors = np.empty((2, rows), dtype)
         # for column sums (over rows) by gemv
         self.ones = np.ones(rows, dtype)
+        self._views = {}  # see blocks()
         # per layer, the transposed coef and the intercept terms of _add_gradient
         self.scratch_terms = (
             [(np.empty((w, h), dtype), np.empty(w, dtype))
              for h, w in zip(layer_sizes[:-1], layer_sizes[1:])] if gradient else None)
 
+    def blocks(self, m):
+        """``(Z, P, N, mask, D)`` for the first ``m`` rows: lists of views per layer
+        (``mask`` and ``D`` one view each, of the output layer), made once per ``m``."""
+        views = self._views.get(m)
+        if views is None:
+            views = self._views[m] = (
+                *([b.block(m) for b in layer] for layer in (self.Z, self.P, self.N)),
+                *(None if b is None else b.block(m) for b in (self.mask, self.D)),
+            )
+        return views
+
     def arrays(self):
         """Every buffer, to account for memory."""
-        return [b.flat for b in (*self.Z, *self.P, *self.N, *self.mask)] + [
+        return [b.flat for b in (*self.Z, *self.P, *self.N)] + [
             self.vectors, self.ones] + (
-            [] if self.D is None else [self.D.flat]) + [
+            [] if self.D is None else [self.mask.flat, self.D.flat]) + [
             a for terms in self.scratch_terms or () for a in terms]
 
 
@@ -610,20 +629,21 @@ def _affine(A, W, b, out):
     return out
 
 
-def _hidden_forward(Z, P, N, mask, activation, derivative=True):
+def _hidden_forward(Z, P, N, activation, derivative=True):
     """(F2) in place: ``Z`` becomes ``A = g(Z)``, ``P`` receives ``g'(Z)`` for (B2).
 
-    ``N`` and ``mask`` are scratch. With ``derivative=False`` (prediction), ``P`` is
+    ``N`` is scratch. With ``derivative=False`` (prediction), ``P`` is
     scratch too. For logistic units, one ``t = e^{-|z|}`` gives ``u = sigma(-|z|) =
     t/(1+t)``, at most 1/2, and ``sigma(|z|) = 1 - u`` (S1); ``A`` is the second where
     ``z >= 0`` and the first elsewhere, and ``g' = u (1 - u)`` (S2), never ``A (1 - A)``.
     """
     if activation == "logistic":
         _exp_neg_abs(Z, N)  # t
-        np.greater_equal(Z, 0.0, out=mask)
-        np.add(N, 1.0, out=P)  # d = 1 + t
-        np.divide(N, P, out=N)  # u = sigma(-|z|) = t/d <= 1/2
-        np.subtract(mask, N, out=Z)  # 1 - u where z >= 0, -u elsewhere
+        # [z >= 0] as 1.0 or 0.0: written as floats, it saves a bool-to-float pass below
+        np.greater_equal(Z, 0.0, out=P, casting="unsafe")
+        np.add(N, 1.0, out=Z)  # d = 1 + t
+        np.divide(N, Z, out=N)  # u = sigma(-|z|) = t/d <= 1/2
+        np.subtract(P, N, out=Z)  # 1 - u where z >= 0, -u elsewhere
         np.abs(Z, out=Z)  # A = sigma(z)
         if derivative:
             _logistic_derivative(N, P)
@@ -755,21 +775,16 @@ def _accumulate(coefs, intercepts, X, Y, sample_weight, sums, ws, activation,
     ``(s * D_{l+1})^T A_l`` and ``sum_i s_i D_{l+1,i}`` to ``sums[l]``, a pair of
     arrays (the unnormalised sums of (C1), (G1) transposed, (G2)). ``ws`` is one
     thread's :class:`_Buffers`."""
-    m = X.shape[0]
     n_layers = len(coefs)
-    Zs = [z.block(m) for z in ws.Z]
-    Ps = [p.block(m) for p in ws.P]
-    Ns = [q.block(m) for q in ws.N]
-    masks = [k.block(m) for k in ws.mask]
+    Zs, Ps, Ns, mask, D = ws.blocks(X.shape[0])
 
     activations = [X]  # (F1), (F2)
     for l in range(n_layers):
         Z = _affine(activations[l], coefs[l], intercepts[l], Zs[l])
         if l + 1 < n_layers:
-            activations.append(_hidden_forward(Z, Ps[l], Ns[l], masks[l], activation))
-    D = ws.D.block(m)
+            activations.append(_hidden_forward(Z, Ps[l], Ns[l], activation))
     block_cost = _output_cost_delta(  # (C2)/(C3), (B1)
-        Zs[-1], Y, D, Ps[-1], Ns[-1], masks[-1], sample_weight, output_activation,
+        Zs[-1], Y, D, Ps[-1], Ns[-1], mask, sample_weight, output_activation,
         ws.vectors,
     )
     for l in range(n_layers - 1, -1, -1):
@@ -1014,13 +1029,10 @@ def finish(loss_sum, grad_sum, theta, layer_sizes, *, alpha=0.0, weight_sum):
         `grad_sum`, normalised in place.
     """
     grad = grad_sum
-    coefs, _ = unpack(np.asarray(theta).astype(grad.dtype, copy=False), layer_sizes)
-    grad_coefs, _ = unpack(grad, layer_sizes)
-    penalty = 0.0
-    for W, gW in zip(coefs, grad_coefs):
-        penalty += float(np.dot(W.ravel(), W.ravel()))
-        if alpha:
-            gW += alpha * W
+    weights = _weights(np.asarray(theta).astype(grad.dtype, copy=False), layer_sizes)
+    penalty = float(np.dot(weights, weights))  # sum_l ||W_l||^2
+    if alpha:
+        _weights(grad, layer_sizes)[...] += alpha * weights
     grad /= weight_sum
     cost = (float(loss_sum) + 0.5 * alpha * penalty) / weight_sum
     return cost, grad
@@ -1129,12 +1141,11 @@ def forward(coefs, intercepts, X, *, activation="logistic", block_size=None):
     with np.errstate(under="ignore"):
         for start in range(0, n_samples, rows):
             stop = min(start + rows, n_samples)
-            m = stop - start
+            Zs, Ps, Ns, _, _ = ws.blocks(stop - start)
             A = X[start:stop]
             for l in range(len(coefs) - 1):
-                Z = _affine(A, coefs[l], intercepts[l], ws.Z[l].block(m))
-                A = _hidden_forward(Z, ws.P[l].block(m), ws.N[l].block(m),
-                                    ws.mask[l].block(m), activation, derivative=False)
+                Z = _affine(A, coefs[l], intercepts[l], Zs[l])
+                A = _hidden_forward(Z, Ps[l], Ns[l], activation, derivative=False)
             _affine(A, coefs[-1], intercepts[-1], out[start:stop])
     return out
 

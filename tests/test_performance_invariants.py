@@ -171,7 +171,7 @@ def test_workspace_memory_is_bounded_by_the_block_size():
             for array in workspace.sums:  # each thread's gradient sums
                 assert array.shape == (backprop.n_params(layer_sizes),)
             for buffers in workspace.buffers:
-                for layer in (*buffers.Z, *buffers.P, *buffers.N, *buffers.mask,
+                for layer in (*buffers.Z, *buffers.P, *buffers.N, buffers.mask,
                               buffers.D):
                     assert layer.flat.shape == (rows * layer.h,)
                 assert buffers.vectors.shape == (2, rows)

@@ -8,7 +8,10 @@ side by side in one run and as medians of interleaved repetitions (in a shuffled
 * the time of one cost-and-gradient evaluation, ours (the estimator's own objective, as
   ``fit`` calls it) and scikit-learn's (``MLPClassifier._loss_grad_lbfgs`` on the same
   packed weights and the same data), MLPClassifier at its default BLAS threads and at one
-  BLAS thread;
+  BLAS thread. Each repetition times a batch of consecutive evaluations lasting at least
+  ``BATCH_SECONDS`` (one evaluation, for all but the narrow case), as in a fit, where
+  evaluations follow each other; a single call after a pause (the interleaving, the
+  pause that lets BLAS threads stop spinning) would time a cold cache instead;
 * the time of a whole fit with the same ``max_iter``, and the number of evaluations;
 * the GFLOP/s achieved by the matrix products of an evaluation, next to a plain dense
   matrix product measured in the same run;
@@ -75,6 +78,7 @@ SETTINGS = {  # (eval repeats, fit max_iter, fit repeats), full and quick
     "large": ((3, 0, 0), (1, 0, 0)),
 }
 MEMORY_MAX_ITER = 2  # iterations of the fits in the memory subprocesses
+BATCH_SECONDS = 0.02  # per timed repetition of an evaluation (see interleaved)
 RNG = np.random.default_rng(0)  # order of the interleaved runs
 
 
@@ -202,12 +206,18 @@ def settle(threads):
         time.sleep(0.15)
 
 
-def interleaved(functions, repeat):
-    """Median seconds of each ``(blas_threads, function)``, the repetitions interleaved
-    (after one warm-up); the thread limit is set outside the timed region."""
-    for threads, f in functions.values():
+def interleaved(functions, repeat, batch_seconds=0.0):
+    """Median seconds per call of each ``(blas_threads, function)``, the repetitions
+    interleaved (after one warm-up); the thread limit is set outside the timed region.
+
+    A repetition times ``calls`` consecutive calls, as many as last `batch_seconds`
+    (measured on the warm-up; at least one), and counts their mean."""
+    calls = {}
+    for name, (threads, f) in functions.items():
         with blas_threads(threads):
+            start = time.perf_counter()
             f()
+            calls[name] = max(1, round(batch_seconds / (time.perf_counter() - start)))
         settle(threads)
     times = {name: [] for name in functions}
     order = list(functions)
@@ -217,8 +227,9 @@ def interleaved(functions, repeat):
             threads, f = functions[name]
             with blas_threads(threads):
                 start = time.perf_counter()
-                f()
-                times[name].append(time.perf_counter() - start)
+                for _ in range(calls[name]):
+                    f()
+                times[name].append((time.perf_counter() - start) / calls[name])
             settle(threads)
     return {name: statistics.median(t) for name, t in times.items()}
 
@@ -237,7 +248,7 @@ def dense_matmul_gflops(X, hidden, repeat):
         t = interleaved({
             "square": (threads, lambda: np.matmul(square, square, out=out_square)),
             "first": (threads, lambda: np.matmul(X, W, out=out_first)),
-        }, max(3, repeat // 3))
+        }, max(3, repeat // 3), BATCH_SECONDS)
         result[f"square_{threads}"] = 2 * 2048**3 / t["square"] / 1e9
         result[f"first_layer_{threads}"] = 2 * X.shape[0] * X.shape[1] * hidden / t["first"] / 1e9
     result["best"] = max(result.values())
@@ -262,7 +273,8 @@ def per_evaluation(X, y, hidden, repeat):
     mlp_args = mlp_probe["args"]
     packed = theta.astype(X.dtype)  # the same weights, in the same layout
 
-    Y = LabelBinarizer().fit_transform(y).astype(X.dtype)
+    # column-major, as the estimator hands it to the kernel
+    Y = np.asfortranarray(LabelBinarizer().fit_transform(y), dtype=X.dtype)
     layer_sizes = (X.shape[1], hidden, Y.shape[1])
     workspaces = {}
 
@@ -285,7 +297,7 @@ def per_evaluation(X, y, hidden, repeat):
         "mlp_default": (None, lambda: reference._loss_grad_lbfgs(packed, *mlp_args)),
         "mlp_1thread": (1, lambda: reference._loss_grad_lbfgs(packed, *mlp_args)),
     }
-    times = interleaved(functions, repeat)
+    times = interleaved(functions, repeat, BATCH_SECONDS)
     return {name: 1e3 * t for name, t in times.items()}, layer_sizes
 
 

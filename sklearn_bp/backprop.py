@@ -948,10 +948,9 @@ def partial_sums(theta, X, Y, layer_sizes, *, sample_weight=None, activation="lo
         theta, X, Y, layer_sizes, activation, output_activation
     )
     coefs, intercepts = unpack(theta, layer_sizes)
-    grad = np.zeros(theta.shape, dtype)
     n_samples = X.shape[0]
     if n_samples == 0:
-        return 0.0, grad
+        return 0.0, np.zeros(theta.shape, dtype)
     if sample_weight is not None:
         sample_weight = np.asarray(sample_weight, dtype=dtype)
     n_threads = _check_n_threads(n_threads)
@@ -999,6 +998,7 @@ def partial_sums(theta, X, Y, layer_sizes, *, sample_weight=None, activation="lo
         loss_sum += loss
         if a is not sums[0]:
             sums[0] += a
+    grad = np.empty(theta.shape, dtype)  # every entry is written below
     grad_coefs, grad_intercepts = unpack(grad, layer_sizes)
     for (coef_t, intercept), gW, gb in zip(workspace.sum_terms[0], grad_coefs,
                                            grad_intercepts):

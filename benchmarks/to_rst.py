@@ -5,12 +5,17 @@ The performance page (``docs/performance.rst``) shows these tables; after a new 
     python benchmarks/to_rst.py                              # benchmarks/results/latest.json
     python benchmarks/to_rst.py benchmarks/results/run-20261129-050000.json
 
-prints them, ready to paste, with the run's command, versions and load average.
+prints them, ready to paste, with the run's command, versions and load average. Given
+several runs, it prints the tables of the last one and then one table of the targets in
+every run with their median (the issue sets its targets on medians)::
+
+    python benchmarks/to_rst.py run-a.json run-b.json run-c.json
 """
 
 import argparse
 import json
 import re
+import statistics
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -38,11 +43,29 @@ BOLD = {  # the column that carries the comparison, per table
 }
 
 
+def targets_across(documents, names):
+    """One list-table: every target's measurement in each run, and their median."""
+    tables = [next(t for title, t in d["tables"].items() if title.startswith("targets"))
+              for d in documents]
+    rows = []
+    for i, (target, _, limit, _) in enumerate(tables[0]["rows"]):
+        values = [table["rows"][i][1] for table in tables]
+        unit = values[0][-1] if values[0][-1] in "x%" else ""
+        if unit:  # a number: its median
+            shown = f"{statistics.median(float(v.rstrip(unit)) for v in values):.2f}{unit}"
+        else:  # a dtype: the same in every run, or not
+            shown = values[0] if len(set(values)) == 1 else "differs"
+        rows.append([target, *values, shown, limit])
+    return list_table(f"The targets in {len(documents)} full runs",
+                      ["target", *names, "median", "target"], rows, bold="median")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("result", nargs="?", type=Path, default=RESULTS / "latest.json")
+    parser.add_argument("result", nargs="*", type=Path, default=[RESULTS / "latest.json"])
     args = parser.parse_args(argv)
-    document = json.loads(args.result.read_text())
+    documents = [json.loads(path.read_text()) for path in args.result]
+    document = documents[-1]
     env = document["environment"]
 
     def load(values):
@@ -57,6 +80,9 @@ def main(argv=None):
         if table["rows"]:
             bold = next((b for key, b in BOLD.items() if title.startswith(key)), None)
             print(list_table(title, table["header"], table["rows"], bold), end="\n\n")
+    if len(documents) > 1:
+        names = [f"run {path.stem.removeprefix('run-')}" for path in args.result]
+        print(targets_across(documents, names), end="\n\n")
 
 
 if __name__ == "__main__":

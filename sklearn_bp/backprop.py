@@ -622,11 +622,13 @@ def _affine(A, W, b, out):
         np.matmul(A, W, out=out)
     ger = _GER.get(out.dtype.char)
     if ger is not None and out.flags.f_contiguous and out.shape[0] > 1:
-        ger(1.0, _ones(out.shape[0], out.dtype), b, a=out, overwrite_a=True)
+        done = ger(1.0, _ones(out.shape[0], out.dtype), b, a=out, overwrite_a=True)
     elif ger is not None and out.flags.c_contiguous and out.shape[1] > 1:
-        ger(1.0, b, _ones(out.shape[0], out.dtype), a=out.T, overwrite_a=True)
+        done = ger(1.0, b, _ones(out.shape[0], out.dtype), a=out.T, overwrite_a=True).T
     else:
-        np.add(out, b, out=out)
+        return np.add(out, b, out=out)
+    if done.ctypes.data != out.ctypes.data:  # the wrapper worked on a copy: keep it
+        out[...] = done
     return out
 
 

@@ -214,3 +214,25 @@ def test_bad_arguments_are_named():
         cost_and_gradient(theta, X[:, :2], Y, layer_sizes)
     with pytest.raises(ValueError, match="together"):
         check_gradient(theta, X)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape, layout", [
+    ((6, 4), "F"), ((6, 4), "C"), ((1, 4), "C"), ((6, 1), "F"), ((6, 4), "strided"),
+])
+def test_affine_adds_the_intercepts_in_every_layout(dtype, shape, layout):
+    """(F1) by the kernel's _affine, whose intercepts go through BLAS ger for contiguous
+    results: every layout of the result gives A @ W + b."""
+    from sklearn_bp.backprop import _affine
+
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(shape[0], 3)).astype(dtype)
+    W = rng.normal(size=(3, shape[1])).astype(dtype)
+    b = rng.normal(size=shape[1]).astype(dtype)
+    if layout == "strided":  # every other row of a larger array: neither contiguity
+        out = np.empty((2 * shape[0], shape[1]), dtype, order="F")[::2]
+    else:
+        out = np.empty(shape, dtype, order=layout)
+    result = _affine(A, W, b, out)
+    assert result is out
+    np.testing.assert_allclose(out, A @ W + b, rtol=1e-5 if dtype == np.float32 else 1e-13)

@@ -621,14 +621,16 @@ def _affine(A, W, b, out):
     else:
         np.matmul(A, W, out=out)
     ger = _GER.get(out.dtype.char)
+    ones = _ones(out.shape[0], out.dtype)
     if ger is not None and out.flags.f_contiguous and out.shape[0] > 1:
-        done = ger(1.0, _ones(out.shape[0], out.dtype), b, a=out, overwrite_a=True)
+        a, x, y = out, ones, b  # Fortran's a (m, h) += ones b^T
     elif ger is not None and out.flags.c_contiguous and out.shape[1] > 1:
-        done = ger(1.0, b, _ones(out.shape[0], out.dtype), a=out.T, overwrite_a=True).T
+        a, x, y = out.T, b, ones  # Fortran's a (h, m) += b ones^T
     else:
         return np.add(out, b, out=out)
-    if done.ctypes.data != out.ctypes.data:  # the wrapper worked on a copy: keep it
-        out[...] = done
+    done = ger(1.0, x, y, a=a, overwrite_a=True)
+    if done is not a:  # the wrapper worked on a copy (it returns `a` itself otherwise)
+        a[...] = done
     return out
 
 

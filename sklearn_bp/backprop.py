@@ -101,14 +101,6 @@ _INPUT_BLOCK_BYTES = 1 << 23
 _GER = {"d": _blas.dger, "f": _blas.sger}
 
 
-@functools.lru_cache(maxsize=8)
-def _ones(n, dtype):
-    """A read-only vector of ``n`` ones (cached: the kernel asks for the same few)."""
-    ones = np.ones(n, dtype)
-    ones.flags.writeable = False
-    return ones
-
-
 def _work_dtype(X):
     """float32 stays float32; every other input is computed in float64."""
     dtype = getattr(X, "dtype", None)
@@ -530,7 +522,7 @@ class _Buffers:
         self.D = _ColumnMajor(rows, widths[-1], dtype) if gradient else None
         # the softmax's row maxima and sums (see _exp_but_top)
         self.vectors = np.empty((2, rows), dtype)
-        # for column sums (over rows) by gemv
+        # for the intercepts (_affine) and column sums over rows (_add_gradient)
         self.ones = np.ones(rows, dtype)
         self._views = {}  # see blocks()
         # per layer, the transposed coef and the intercept terms of _add_gradient
@@ -608,8 +600,9 @@ class _Workspace:
         return self._pool
 
 
-def _affine(A, W, b, out):
-    """(F1) ``out = A @ W + b``; ``A`` may be scipy.sparse.
+def _affine(A, W, b, out, ones):
+    """(F1) ``out = A @ W + b``; ``A`` may be scipy.sparse, ``ones`` holds at least as
+    many ones as ``out`` has rows (the block's :class:`_Buffers` ``ones``).
 
     ``b`` is added as the rank-one update ``ones b^T`` by BLAS ``ger`` (measured: a third
     of the time of numpy's broadcast addition) when ``out`` is contiguous, as the
@@ -621,7 +614,7 @@ def _affine(A, W, b, out):
     else:
         np.matmul(A, W, out=out)
     ger = _GER.get(out.dtype.char)
-    ones = _ones(out.shape[0], out.dtype)
+    ones = ones[:out.shape[0]]
     if ger is not None and out.flags.f_contiguous and out.shape[0] > 1:
         a, x, y = out, ones, b  # Fortran's a (m, h) += ones b^T
     elif ger is not None and out.flags.c_contiguous and out.shape[1] > 1:
@@ -785,7 +778,7 @@ def _accumulate(coefs, intercepts, X, Y, sample_weight, sums, ws, activation,
 
     activations = [X]  # (F1), (F2)
     for l in range(n_layers):
-        Z = _affine(activations[l], coefs[l], intercepts[l], Zs[l])
+        Z = _affine(activations[l], coefs[l], intercepts[l], Zs[l], ws.ones)
         if l + 1 < n_layers:
             activations.append(_hidden_forward(Z, Ps[l], Ns[l], activation))
     block_cost = _output_cost_delta(  # (C2)/(C3), (B1)
@@ -1149,9 +1142,9 @@ def forward(coefs, intercepts, X, *, activation="logistic", block_size=None):
             Zs, Ps, Ns, _, _ = ws.blocks(stop - start)
             A = X[start:stop]
             for l in range(len(coefs) - 1):
-                Z = _affine(A, coefs[l], intercepts[l], Zs[l])
+                Z = _affine(A, coefs[l], intercepts[l], Zs[l], ws.ones)
                 A = _hidden_forward(Z, Ps[l], Ns[l], activation, derivative=False)
-            _affine(A, coefs[-1], intercepts[-1], out[start:stop])
+            _affine(A, coefs[-1], intercepts[-1], out[start:stop], ws.ones)
     return out
 
 

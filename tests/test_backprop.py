@@ -233,6 +233,6 @@ def test_affine_adds_the_intercepts_in_every_layout(dtype, shape, layout):
         out = np.empty((2 * shape[0], shape[1]), dtype, order="F")[::2]
     else:
         out = np.empty(shape, dtype, order=layout)
-    result = _affine(A, W, b, out)
+    result = _affine(A, W, b, out, np.ones(shape[0], dtype))
     assert result is out
     np.testing.assert_allclose(out, A @ W + b, rtol=1e-5 if dtype == np.float32 else 1e-13)

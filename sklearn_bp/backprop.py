@@ -521,7 +521,7 @@ class _Buffers:
         self.mask = _ColumnMajor(rows, widths[-1], bool) if gradient else None
         self.D = _ColumnMajor(rows, widths[-1], dtype) if gradient else None
         # the softmax's row maxima and sums (see _exp_but_top)
-        self.vectors = np.empty((2, rows), dtype)
+        self.vectors = np.empty((2, rows), dtype) if gradient else None
         # for the intercepts (_affine) and column sums over rows (_add_gradient)
         self.ones = np.ones(rows, dtype)
         self._views = {}  # see blocks()
@@ -543,9 +543,8 @@ class _Buffers:
 
     def arrays(self):
         """Every buffer, to account for memory."""
-        return [b.flat for b in (*self.Z, *self.P, *self.N)] + [
-            self.vectors, self.ones] + (
-            [] if self.D is None else [self.mask.flat, self.D.flat]) + [
+        return [b.flat for b in (*self.Z, *self.P, *self.N)] + [self.ones] + (
+            [] if self.D is None else [self.mask.flat, self.D.flat, self.vectors]) + [
             a for terms in self.scratch_terms or () for a in terms]
 
 

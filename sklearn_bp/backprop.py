@@ -599,20 +599,25 @@ class _Workspace:
         return self._pool
 
 
-def _affine(A, W, b, out, ones):
+def _affine(A, W, b, out, ones, ger=True):
     """(F1) ``out = A @ W + b``; ``A`` may be scipy.sparse, ``ones`` holds at least as
     many ones as ``out`` has rows (the block's :class:`_Buffers` ``ones``).
 
-    ``b`` is added as the rank-one update ``ones b^T`` by BLAS ``ger`` (measured: a third
-    of the time of numpy's broadcast addition) when ``out`` is contiguous, as the
-    kernel's buffers and the caller's blocks of rows are. scipy's wrapper holds the GIL
+    With ``ger=True``, ``b`` is added as the rank-one update ``ones b^T`` by scipy's BLAS
+    ``ger`` (measured: a third of the time of numpy's broadcast addition) when ``out``
+    is contiguous, as the kernel's buffers and the caller's blocks of rows are. Callers
+    pass ``ger=False`` unless every BLAS library runs one thread
+    (:func:`_blas_single_threaded`): scipy's and numpy's bundled OpenBLAS keep separate
+    thread pools, and alternating between them while both have threads made each
+    product wait milliseconds for the other pool's spinning threads (measured on 2
+    cores: an evaluation on digits 10x to 15x slower). scipy's wrapper holds the GIL
     for that one memory-bound pass, much shorter than the products around it.
     """
     if sp.issparse(A):
         out[...] = A @ W
     else:
         np.matmul(A, W, out=out)
-    ger = _GER.get(out.dtype.char)
+    ger = _GER.get(out.dtype.char) if ger else None
     ones = ones[:out.shape[0]]
     if ger is not None and out.flags.f_contiguous and out.shape[0] > 1:
         a, x, y = out, ones, b  # Fortran's a (m, h) += ones b^T
@@ -767,17 +772,17 @@ def _add_gradient(A, D, ones, sums, scratch):
 
 
 def _accumulate(coefs, intercepts, X, Y, sample_weight, sums, ws, activation,
-                output_activation):
+                output_activation, ger):
     """Partial sums over one block of rows: returns ``sum_i s_i c_i`` and adds
     ``(s * D_{l+1})^T A_l`` and ``sum_i s_i D_{l+1,i}`` to ``sums[l]``, a pair of
     arrays (the unnormalised sums of (C1), (G1) transposed, (G2)). ``ws`` is one
-    thread's :class:`_Buffers`."""
+    thread's :class:`_Buffers`; ``ger`` as in :func:`_affine`."""
     n_layers = len(coefs)
     Zs, Ps, Ns, mask, D = ws.blocks(X.shape[0])
 
     activations = [X]  # (F1), (F2)
     for l in range(n_layers):
-        Z = _affine(activations[l], coefs[l], intercepts[l], Zs[l], ws.ones)
+        Z = _affine(activations[l], coefs[l], intercepts[l], Zs[l], ws.ones, ger)
         if l + 1 < n_layers:
             activations.append(_hidden_forward(Z, Ps[l], Ns[l], activation))
     block_cost = _output_cost_delta(  # (C2)/(C3), (B1)
@@ -805,11 +810,14 @@ def _check_n_threads(n_threads):
 
 # ----------------------------------------------------------------------------------------
 # Threads. BLAS's own threads are a trap for these products (hundreds of rows by tens to
-# hundreds of columns, called thousands of times): on 2 cores an evaluation runs 2-20x
-# slower with OpenBLAS at 2 threads than at 1 (benchmarks/run.py, column "eval 1x2"), and
-# so does scipy's L-BFGS-B. So BLAS stays at one thread and the cores, when the data are
-# worth it, go to threads that each take their own row blocks (numpy and BLAS release the
-# GIL while they compute).
+# hundreds of columns, called thousands of times): they gain little on them (about 1.1x
+# on digits, benchmarks/run.py column "eval 1x2") and slow scipy's L-BFGS-B down. And
+# numpy and scipy each bundle their own OpenBLAS, with separate thread pools: a scipy
+# BLAS call between numpy products, both pools threaded, made an evaluation 10-15x
+# slower, so _affine calls scipy's BLAS only while every library runs one thread. So
+# BLAS stays at one thread during a fit and the cores, when the data are worth it, go
+# to threads that each take their own row blocks (numpy and BLAS release the GIL while
+# they compute).
 # ----------------------------------------------------------------------------------------
 
 # Matrix-product flops of one evaluation below which a second thread costs more than it
@@ -817,6 +825,7 @@ def _check_n_threads(n_threads):
 _MIN_FLOPS_PER_THREAD = 4e7
 
 _CONTROLLER = []
+_LIBRARIES = []
 
 
 def _blas_controller():
@@ -834,12 +843,24 @@ def _blas_limit(n_threads):
     return _blas_controller().limit(limits=n_threads, user_api="blas")
 
 
+def _blas_libraries():
+    """threadpoolctl's controllers of the BLAS libraries loaded at the first call (by
+    then numpy's and scipy's, the two this module calls), found once and reused."""
+    if not _LIBRARIES:
+        _LIBRARIES.append(_blas_controller().select(user_api="blas").lib_controllers)
+    return _LIBRARIES[0]
+
+
+def _blas_single_threaded():
+    """Whether every BLAS library runs one thread now (microseconds to ask)."""
+    return all(lib.num_threads == 1 for lib in _blas_libraries())
+
+
 def _default_n_threads(X, layer_sizes):
     """Threads for evaluations on `X`: as many as BLAS may use now, in the caller's
     ``threadpoolctl`` limits (so ``threadpool_limits(1)`` around a fit keeps it on one
     core), at most the usable cores, and only as many as the work pays for."""
-    blas = _blas_controller().select(user_api="blas").lib_controllers
-    budget = [lib.num_threads for lib in blas]
+    budget = [lib.num_threads for lib in _blas_libraries()]
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -964,6 +985,7 @@ def partial_sums(theta, X, Y, layer_sizes, *, sample_weight=None, activation="lo
     # Underflow of e^{-|z|} to 0 is expected and harmless; other floating-point
     # settings follow the caller's, in every thread.
     errstate = dict(np.geterr(), under="ignore")
+    ger = _blas_single_threaded()
 
     def blocks(j):
         """Thread j's share: blocks j, j + n_threads, ... into its own sums."""
@@ -976,6 +998,7 @@ def partial_sums(theta, X, Y, layer_sizes, *, sample_weight=None, activation="lo
                     coefs, intercepts, X[start:stop], Y[start:stop],
                     None if sample_weight is None else sample_weight[start:stop],
                     workspace.sum_terms[j], buffers, activation, output_activation,
+                    ger,
                 )
         return loss
 
@@ -1135,15 +1158,16 @@ def forward(coefs, intercepts, X, *, activation="logistic", block_size=None):
             else block_rows(layer_sizes, n_samples, dtype=dtype))
     rows = max(1, min(rows, n_samples))
     ws = _Buffers(layer_sizes, rows, dtype, gradient=False)
+    ger = _blas_single_threaded()
     with np.errstate(under="ignore"):
         for start in range(0, n_samples, rows):
             stop = min(start + rows, n_samples)
             Zs, Ps, Ns, _, _ = ws.blocks(stop - start)
             A = X[start:stop]
             for l in range(len(coefs) - 1):
-                Z = _affine(A, coefs[l], intercepts[l], Zs[l], ws.ones)
+                Z = _affine(A, coefs[l], intercepts[l], Zs[l], ws.ones, ger)
                 A = _hidden_forward(Z, Ps[l], Ns[l], activation, derivative=False)
-            _affine(A, coefs[-1], intercepts[-1], out[start:stop], ws.ones)
+            _affine(A, coefs[-1], intercepts[-1], out[start:stop], ws.ones, ger)
     return out
 
 

@@ -216,13 +216,15 @@ def test_bad_arguments_are_named():
         check_gradient(theta, X)
 
 
+@pytest.mark.parametrize("ger", [True, False])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("shape, layout", [
     ((6, 4), "F"), ((6, 4), "C"), ((1, 4), "C"), ((6, 1), "F"), ((6, 4), "strided"),
 ])
-def test_affine_adds_the_intercepts_in_every_layout(dtype, shape, layout):
-    """(F1) by the kernel's _affine, whose intercepts go through BLAS ger for contiguous
-    results: every layout of the result gives A @ W + b."""
+def test_affine_adds_the_intercepts_in_every_layout(dtype, shape, layout, ger):
+    """(F1) by the kernel's _affine, whose intercepts go through BLAS ger (or numpy's
+    addition) for contiguous results: every layout of the result gives A @ W + b, and
+    both ways of adding the intercepts give the same bits."""
     from sklearn_bp.backprop import _affine
 
     rng = np.random.default_rng(0)
@@ -233,6 +235,9 @@ def test_affine_adds_the_intercepts_in_every_layout(dtype, shape, layout):
         out = np.empty((2 * shape[0], shape[1]), dtype, order="F")[::2]
     else:
         out = np.empty(shape, dtype, order=layout)
-    result = _affine(A, W, b, out, np.ones(shape[0], dtype))
+    result = _affine(A, W, b, out, np.ones(shape[0], dtype), ger)
     assert result is out
+    product = np.empty_like(out)
+    np.matmul(A, W, out=product)
+    np.testing.assert_array_equal(out, product + b)  # one rounding, either way
     np.testing.assert_allclose(out, A @ W + b, rtol=1e-5 if dtype == np.float32 else 1e-13)

@@ -524,15 +524,19 @@ class BackpropClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         # Threads over row blocks: as many as the caller's BLAS thread budget allows
         # (read here, before _minimize holds BLAS at one thread) and the data pay for.
         n_threads = backprop._default_n_threads(X, layer_sizes)
-        workspace = None  # buffers (and threads) reused by every evaluation of this fit
+        dtype = backprop._work_dtype(X)
+        rows = backprop.block_rows(layer_sizes, X.shape[0], n_threads=n_threads,
+                                   dtype=dtype)
+        if rows >= X.shape[0] and not sp.issparse(X):
+            # One block: a column-major copy (of at most one block's input) makes
+            # the first layer's product faster (backprop.partial_sums).
+            X = np.asfortranarray(X, dtype=dtype)
         Y = np.asfortranarray(Y)  # the layout of the kernel's buffers (backprop.partial_sums)
+        workspace = None  # buffers (and threads) reused by every evaluation of this fit
 
         def objective(theta):
             nonlocal workspace
             if workspace is None:
-                dtype = backprop._work_dtype(X)
-                rows = backprop.block_rows(layer_sizes, X.shape[0], n_threads=n_threads,
-                                           dtype=dtype)
                 workspace = backprop._Workspace(layer_sizes, rows, dtype,
                                                 n_threads=n_threads)
             return backprop.cost_and_gradient(

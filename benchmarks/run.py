@@ -14,6 +14,9 @@ side by side in one run and as medians of interleaved repetitions (in a shuffled
   pause that lets BLAS threads stop spinning) would time a cold cache instead. In the
   float32 cases, ours is also timed on the same data in float64, interleaved with the
   rest, for the float32 speed-up;
+* the time of ``predict_proba`` on the case's data, ours and MLPClassifier's, each at its
+  default BLAS threads and at one thread (no target; it guards against slow predictions
+  such as the one that scipy's and numpy's BLAS thread pools once caused, 10x slower);
 * the time of a whole fit with the same ``max_iter``, and the number of evaluations;
 * the GFLOP/s achieved by the matrix products of an evaluation, next to a plain dense
   matrix product measured in the same run;
@@ -313,6 +316,20 @@ def per_evaluation(X, y, hidden, repeat):
     return {name: 1e3 * t for name, t in times.items()}, layer_sizes
 
 
+def per_prediction(X, y, hidden, repeat):
+    """Median ms per ``predict_proba(X)``, ours and MLPClassifier's, each at its default
+    BLAS threads and at one BLAS thread (weights from a fit of one iteration)."""
+    model = quiet_fit(ours(hidden, 1, output_activation(y)), X, y)
+    reference = quiet_fit(mlp(hidden, 1), X, y)
+    times = interleaved({
+        "ours_default": (None, lambda: model.predict_proba(X)),
+        "ours_1thread": (1, lambda: model.predict_proba(X)),
+        "mlp_default": (None, lambda: reference.predict_proba(X)),
+        "mlp_1thread": (1, lambda: reference.predict_proba(X)),
+    }, repeat, BATCH_SECONDS)
+    return {name: 1e3 * t for name, t in times.items()}
+
+
 def per_fit(X, y, hidden, max_iter, repeat):
     """Median seconds per fit and evaluations per fit, ours at three thread settings and
     MLPClassifier at two, with the same max_iter (tol as default for both)."""
@@ -428,6 +445,7 @@ def run_case(case, args, tmpdir):
     result["matmul_gflop_per_eval"] = flops / 1e9
     result["gflops"] = {name: flops / (ms / 1e3) / 1e9 for name, ms in evals.items()}
     result["dense_matmul_gflops"] = dense_matmul_gflops(X, spec["hidden"], eval_repeat)
+    result["predict_ms"] = per_prediction(X, y, spec["hidden"], eval_repeat)
     if fit_repeat and max_iter and not args.no_fit:
         result["fit"] = per_fit(X, y, spec["hidden"], max_iter, fit_repeat)
         result["fit_max_iter"] = max_iter
@@ -444,7 +462,7 @@ def ratio(a, b):
 def summarise(results):
     """Tables (as lists of rows) and the issue's targets, from the raw results."""
     by_case = {r["case"]: r for r in results}
-    evals, fits, threads, memory, targets = [], [], [], [], []
+    evals, fits, threads, memory, targets, predictions = [], [], [], [], [], []
     for r in results:
         e = r["eval_ms"]
         mlp_best = min(e["mlp_default"], e["mlp_1thread"])
@@ -460,6 +478,13 @@ def summarise(results):
             f"{g:.1f}", f"{ratio(r['gflops']['ours'], g):.0%}", f"{first:.1f}",
             f"{ratio(r['gflops']['ours'], first):.0%}",
         ])
+        if "predict_ms" in r:
+            p = r["predict_ms"]
+            predictions.append([
+                r["case"], *(f"{p[k]:.2f}" for k in (
+                    "ours_default", "ours_1thread", "mlp_default", "mlp_1thread")),
+                f"{ratio(p['ours_default'], min(p['mlp_default'], p['mlp_1thread'])):.2f}",
+            ])
         if "fit" in r:
             f = r["fit"]
             best_mlp = min(f["mlp_default"]["seconds"], f["mlp_1thread"]["seconds"])
@@ -534,6 +559,9 @@ def summarise(results):
         f"our threads (fit s; per-eval ms with n_threads x BLAS threads)": (
             ["case", "fit default", "fit limit 1", f"fit limit {N_CORES}", "default/best",
              "eval 1x1", f"eval 1x{N_CORES}", f"eval {N_CORES}x1"], threads),
+        "predict_proba (ms, median; ratio = ours at default threads / MLP at its faster)": (
+            ["case", "ours default", "ours 1 thr", "MLP default", "MLP 1 thr", "ratio"],
+            predictions),
         "extra peak memory during fit (MiB; fresh subprocess)": (
             ["case", "X", "ours RSS", "ours traced", "MLP RSS", "MLP traced",
              "ours RSS / X"], memory),

@@ -38,6 +38,7 @@ BOLD = {  # the column that carries the comparison, per table
     "per evaluation": "ratio",
     "per fit": "ratio fit",
     "our threads": "default/best",
+    "predict_proba": "ratio",
     "extra peak memory": "ours RSS / X",
     "targets": "status",
 }

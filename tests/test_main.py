@@ -16,6 +16,8 @@ def test_demo_prints_both_models(capsys):
     for row in rows:
         train_acc, test_acc = (float(v) for v in row.split()[-6:-4])
         assert 0.8 <= train_acc <= 1.0 and 0.7 <= test_acc <= 1.0
+        test_log_loss = float(row.split()[-2])
+        assert 0.0 < test_log_loss < 1.0  # held-out log-loss of a fitted model
 
 
 def test_demo_help_lists_options():

@@ -336,15 +336,24 @@ class BackpropClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
                 f"targets, got {y_type!r} targets. For several multiclass outputs, wrap it "
                 "in sklearn.multioutput.MultiOutputClassifier."
             )
-        binarizer = LabelBinarizer().fit(y)
-        classes = binarizer.classes_
-        if y_type != "multilabel-indicator" and classes.shape[0] < 2:
-            raise ValueError(
-                "BackpropClassifier needs samples of at least 2 classes in the data, but "
-                f"the data contains only one class: {classes.tolist()[0]!r}. Fit it on "
-                "data that contains at least two classes."
-            )
-        Y = binarizer.transform(y)
+        if y_type == "multilabel-indicator":
+            binarizer = LabelBinarizer().fit(y)
+            classes, Y = binarizer.classes_, binarizer.transform(y)
+        else:
+            # LabelBinarizer's encoding (sorted classes, one column per class, one for
+            # the second of two), from one np.unique: it took 2.5 ms of a 33 ms fit on
+            # digits, this 0.1 ms.
+            classes, index = np.unique(y, return_inverse=True)
+            if classes.shape[0] < 2:
+                raise ValueError(
+                    "BackpropClassifier needs samples of at least 2 classes in the data, "
+                    f"but the data contains only one class: {classes.tolist()[0]!r}. Fit "
+                    "it on data that contains at least two classes."
+                )
+            Y = np.zeros((index.shape[0], classes.shape[0]))
+            Y[np.arange(index.shape[0]), index.reshape(-1)] = 1.0
+            if y_type == "binary":
+                Y = Y[:, 1:]
         if y_type == "multilabel-indicator" and self.output_activation == "softmax":
             raise ValueError(
                 "output_activation='softmax' gives one probability distribution over "

@@ -93,6 +93,21 @@ def test_multiclass_logistic_outputs_are_normalised():
     assert model.score(X, y) > 0.95
 
 
+@pytest.mark.parametrize("y", [
+    np.array([3, 1, 2, 1, 3]), np.array([0, 1, 1, 0]), np.array([-1.0, 2.0, -1.0]),
+    np.array(["b", "a", "c", "a"]), np.array(["spam", "ham"], dtype=object),
+    np.array([[1, 0, 1], [0, 0, 1]]),
+])
+def test_targets_are_encoded_as_label_binarizer_does(y):
+    """The indicator matrix Y and classes_ (F3's targets): LabelBinarizer, the oracle."""
+    from sklearn.preprocessing import LabelBinarizer
+
+    _, classes, Y = BackpropClassifier()._targets(y)
+    binarizer = LabelBinarizer().fit(y)
+    np.testing.assert_array_equal(classes, binarizer.classes_)
+    np.testing.assert_array_equal(Y, binarizer.transform(y))
+
+
 def test_multilabel():
     rng = np.random.RandomState(0)
     X = rng.normal(size=(150, 5))

@@ -398,7 +398,7 @@ class BackpropClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
             )
         self._solver_options()  # refuse options the solver cannot honour, before any work
         y_type, classes, Y = self._targets(y)
-        Y = Y.astype(X.dtype)
+        Y = Y.astype(X.dtype, copy=False)
 
         validation = None
         if self.early_stopping:

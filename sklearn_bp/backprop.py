@@ -809,15 +809,16 @@ def _check_n_threads(n_threads):
 
 
 # ----------------------------------------------------------------------------------------
-# Threads. BLAS's own threads are a trap for these products (hundreds of rows by tens to
-# hundreds of columns, called thousands of times): they gain little on them (about 1.1x
-# on digits, benchmarks/run.py column "eval 1x2") and slow scipy's L-BFGS-B down. And
-# numpy and scipy each bundle their own OpenBLAS, with separate thread pools: a scipy
+# Threads. BLAS's own threads gain less on these products (hundreds of rows by tens to
+# hundreds of columns, called thousands of times) than threads of our own over row
+# blocks (benchmarks/run.py: columns "eval 1x2" and "eval 2x1"), and OpenBLAS rounds some
+# products differently with them, which would make a fit depend on the thread setting.
+# And numpy and scipy each bundle their own OpenBLAS, with separate thread pools: a scipy
 # BLAS call between numpy products, both pools threaded, made an evaluation 10-15x
-# slower, so _affine calls scipy's BLAS only while every library runs one thread. So
-# BLAS stays at one thread during a fit and the cores, when the data are worth it, go
-# to threads that each take their own row blocks (numpy and BLAS release the GIL while
-# they compute).
+# slower (and it is what slows MLPClassifier's default fit with L-BFGS-B), so _affine
+# calls scipy's BLAS only while every library runs one thread. So BLAS stays at one
+# thread during a fit and the cores, when the data are worth it, go to threads that
+# each take their own row blocks (numpy and BLAS release the GIL while they compute).
 # ----------------------------------------------------------------------------------------
 
 # Matrix-product flops of one evaluation below which a second thread costs more than it

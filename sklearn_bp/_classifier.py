@@ -535,7 +535,7 @@ class BackpropClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         n_threads = backprop._default_n_threads(X, layer_sizes)
         dtype = backprop._work_dtype(X)
         rows = backprop.block_rows(layer_sizes, X.shape[0], n_threads=n_threads,
-                                   dtype=dtype)
+                                   dtype=dtype, row_bytes=backprop._row_bytes(X))
         if rows >= X.shape[0] and not sp.issparse(X):
             # One block: a column-major copy (of at most one block's input) makes
             # the first layer's product faster (backprop.partial_sums).

@@ -439,7 +439,8 @@ def _check_activations(activation, output_activation):
         )
 
 
-def block_rows(layer_sizes, n_samples, *, n_threads=1, dtype=np.float64):
+def block_rows(layer_sizes, n_samples, *, n_threads=1, dtype=np.float64,
+               row_bytes=None):
     """Rows per block: about 512 KiB in the widest layer after the input (``2**16``
     float64 numbers, ``2**17`` float32 ones), at most 8 MiB of input, and at least 64
     rows.
@@ -458,6 +459,11 @@ def block_rows(layer_sizes, n_samples, *, n_threads=1, dtype=np.float64):
         Number of threads that will share the blocks.
     dtype : dtype, default=np.float64
         The computation dtype (see :func:`cost_and_gradient`).
+    row_bytes : float, default=None
+        Bytes of one row of the input, for the 8 MiB bound; ``None`` means a dense row
+        of `dtype`. A sparse input's rows hold only their nonzeros (measured: 20 000 x
+        5 000 CSR rows of 50 nonzeros, 50 hidden units: 1310-row blocks evaluate twice
+        as fast as the 209 rows of the dense bound).
 
     Returns
     -------
@@ -473,8 +479,10 @@ def block_rows(layer_sizes, n_samples, *, n_threads=1, dtype=np.float64):
     layer_sizes = [max(int(h), 1) for h in layer_sizes]
     widest = max(layer_sizes[1:], default=1)
     itemsize = np.dtype(dtype).itemsize
+    if row_bytes is None:
+        row_bytes = itemsize * layer_sizes[0]
     rows = max(64, min(_BLOCK_BYTES // itemsize // widest,
-                       _INPUT_BLOCK_BYTES // itemsize // layer_sizes[0]))
+                       int(_INPUT_BLOCK_BYTES // max(row_bytes, 1))))
     if n_threads > 1:
         rows = min(rows, -(-int(n_samples) // int(n_threads)))
     return int(max(1, min(int(n_samples), rows)))
@@ -763,7 +771,7 @@ def _add_gradient(A, D, ones, sums, scratch):
     coef_t, intercept = scratch
     coef_t_sum, intercept_sum = sums
     if sp.issparse(A):
-        coef_t[...] = (A.T @ D).T
+        coef_t[...] = D.T @ A  # scipy.sparse computes it as (A.T @ D).T
     else:
         np.matmul(D.T, A, out=coef_t)
     coef_t_sum += coef_t
@@ -874,6 +882,14 @@ def _default_n_threads(X, layer_sizes):
     return int(max(1, min(n_threads, flops // _MIN_FLOPS_PER_THREAD)))
 
 
+def _row_bytes(X):
+    """Bytes per row of `X` for :func:`block_rows`: ``None`` (dense rows) for arrays,
+    the mean of the stored values and column indices for scipy.sparse."""
+    if not sp.issparse(X) or X.shape[0] == 0:
+        return None
+    return (X.data.nbytes + X.indices.nbytes) / X.shape[0]
+
+
 def _as_float_matrix(X, dtype):
     if sp.issparse(X):
         X = X.tocsr() if X.format != "csr" else X
@@ -974,7 +990,8 @@ def partial_sums(theta, X, Y, layer_sizes, *, sample_weight=None, activation="lo
         sample_weight = np.asarray(sample_weight, dtype=dtype)
     n_threads = _check_n_threads(n_threads)
     rows = (int(block_size) if block_size
-            else block_rows(layer_sizes, n_samples, n_threads=n_threads, dtype=dtype))
+            else block_rows(layer_sizes, n_samples, n_threads=n_threads, dtype=dtype,
+                            row_bytes=_row_bytes(X)))
     rows = max(1, min(rows, n_samples))
     n_blocks = -(-n_samples // rows)
     n_threads = min(n_threads, n_blocks)
@@ -1156,7 +1173,7 @@ def forward(coefs, intercepts, X, *, activation="logistic", block_size=None):
     if n_samples == 0:
         return out
     rows = (int(block_size) if block_size
-            else block_rows(layer_sizes, n_samples, dtype=dtype))
+            else block_rows(layer_sizes, n_samples, dtype=dtype, row_bytes=_row_bytes(X)))
     rows = max(1, min(rows, n_samples))
     ws = _Buffers(layer_sizes, rows, dtype, gradient=False)
     ger = _blas_single_threaded()

@@ -13,6 +13,7 @@ import tracemalloc
 import numpy as np
 import pytest
 from scipy.special import expit, log_expit, log_softmax, softmax
+from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from sklearn_bp import BackpropClassifier, backprop
@@ -158,6 +159,34 @@ def test_blocks_hold_the_same_bytes_in_float32():
         rows32 = backprop.block_rows(layer_sizes, 10**6, dtype=np.float32)
         assert rows32 == 2 * rows64
         assert rows64 * max(layer_sizes[1:]) * 8 <= 2**19
+
+
+def test_sparse_rows_are_counted_by_their_nonzeros(monkeypatch):
+    """A sparse block's input holds only its nonzeros, so sparse data get the blocks
+    that the hidden layers allow (the dense rows' 8 MiB bound would give 209 rows here,
+    half the speed), and the estimator sizes its workspace as the kernel does: every
+    evaluation of a fit reuses it."""
+    import scipy.sparse as sp
+
+    layer_sizes = (5000, 50, 3)
+    X = sp.random(3000, 5000, density=0.01, format="csr", random_state=0)
+    assert backprop._row_bytes(X) == 600.0  # 50 values and column indices per row
+    assert backprop._row_bytes(X.toarray()) is None
+    rows = backprop.block_rows(layer_sizes, 3000, row_bytes=backprop._row_bytes(X))
+    assert rows == 2**16 // 50 > backprop.block_rows(layer_sizes, 3000)
+
+    made = []
+    workspace = backprop._Workspace
+
+    def counted(*args, **kwargs):
+        made.append(args)
+        return workspace(*args, **kwargs)
+
+    monkeypatch.setattr(backprop, "_Workspace", counted)
+    y = np.arange(3000) % 3
+    with pytest.warns(ConvergenceWarning):
+        model = BackpropClassifier(hidden_layer_sizes=(50,), max_iter=3).fit(X, y)
+    assert model.n_iter_ == 3 and len(made) == 1 and made[0][1] == rows
 
 
 def test_workspace_memory_is_bounded_by_the_block_size():

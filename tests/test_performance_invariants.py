@@ -169,7 +169,8 @@ def test_sparse_rows_are_counted_by_their_nonzeros(monkeypatch):
     import scipy.sparse as sp
 
     layer_sizes = (5000, 50, 3)
-    X = sp.random(3000, 5000, density=0.01, format="csr", random_state=0)
+    X = sp.random(3000, 5000, density=0.01, format="csr",
+                  random_state=np.random.default_rng(0))
     assert backprop._row_bytes(X) == 600.0  # 50 values and column indices per row
     assert backprop._row_bytes(X.toarray()) is None
     rows = backprop.block_rows(layer_sizes, 3000, row_bytes=backprop._row_bytes(X))
@@ -187,6 +188,31 @@ def test_sparse_rows_are_counted_by_their_nonzeros(monkeypatch):
     with pytest.warns(ConvergenceWarning):
         model = BackpropClassifier(hidden_layer_sizes=(50,), max_iter=3).fit(X, y)
     assert model.n_iter_ == 3 and len(made) == 1 and made[0][1] == rows
+
+
+def test_sparse_data_get_threads_by_their_nonzeros():
+    """The threads' flop count takes a sparse first layer's products at its nonzeros
+    (scipy's sparse products release the GIL), and two threads give the same cost and
+    gradient as one, to rounding."""
+    import scipy.sparse as sp
+
+    layer_sizes = (5000, 50, 3)
+    X = sp.random(20_000, 5000, density=0.01, format="csr",
+                  random_state=np.random.default_rng(0))
+    budget = min(N_CORES, *(lib["num_threads"] for lib in threadpool_info()
+                            if lib["user_api"] == "blas"))
+    assert backprop._default_n_threads(X, layer_sizes) == min(budget, 5)  # 2.2e8 flops
+    # As dense, 2000 rows would be 3 GFLOP; their 100 000 nonzeros are far too few.
+    assert backprop._default_n_threads(X[:2000], layer_sizes) == 1
+    assert backprop._default_n_threads(X[:2000].toarray(), layer_sizes) == budget
+    rng = np.random.default_rng(0)
+    X = X[:6000]
+    Y = np.eye(3)[rng.integers(0, 3, X.shape[0])]
+    theta = rng.uniform(-0.1, 0.1, backprop.n_params(layer_sizes))
+    one, two = (backprop.cost_and_gradient(theta, X, Y, layer_sizes, n_threads=n)
+                for n in (1, 2))
+    np.testing.assert_allclose(two[0], one[0], rtol=RTOL)
+    np.testing.assert_allclose(two[1], one[1], rtol=RTOL, atol=1e-15)
 
 
 def test_workspace_memory_is_bounded_by_the_block_size():

@@ -70,17 +70,20 @@ CASES = {
     "medium10-f32": dict(data="medium", n_classes=10, hidden=100, dtype="float32"),
     "wide": dict(data="wide", n_classes=10, hidden=256, dtype="float64"),
     "large": dict(data="large", n_classes=2, hidden=100, dtype="float64"),
+    "sparse": dict(data="sparse", n_classes=3, hidden=50, dtype="float64"),
 }
 SIZES = {  # rows (full, quick)
     "medium": (100_000, 10_000),
     "wide": (20_000, 2_000),
     "large": (1_000_000, 100_000),
+    "sparse": (20_000, 4_000),
 }
 SETTINGS = {  # (eval repeats, fit max_iter, fit repeats), full and quick
     "narrow": ((41, 100, 21), (9, 30, 2)),
     "medium": ((9, 10, 3), (3, 5, 1)),
     "wide": ((7, 5, 3), (3, 3, 1)),
     "large": ((3, 0, 0), (1, 0, 0)),
+    "sparse": ((7, 10, 3), (3, 5, 1)),
 }
 MEMORY_MAX_ITER = 2  # iterations of the fits in the memory subprocesses
 BATCH_SECONDS = 0.02  # per timed repetition of an evaluation (see interleaved)
@@ -100,6 +103,16 @@ def make_data(case, quick):
     if spec["data"] == "digits":
         X, y = load_digits(return_X_y=True)
         X = StandardScaler().fit_transform(X)
+    elif spec["data"] == "sparse":
+        # Like bag-of-words features: 5000 columns, 1 % nonzero (50 per row), and
+        # classes from a random linear rule on them.
+        import scipy.sparse as sp
+
+        rng = np.random.default_rng(0)
+        X = sp.random(SIZES["sparse"][quick], 5000, density=0.01, format="csr",
+                      random_state=rng, dtype=spec["dtype"])
+        y = np.argmax(X @ rng.standard_normal((5000, spec["n_classes"])), axis=1)
+        return X, y
     else:
         n = SIZES[spec["data"]][quick]
         n_features = {"medium": 100, "wide": 784, "large": 50}[spec["data"]]
@@ -291,7 +304,7 @@ def per_evaluation(X, y, hidden, repeat):
     def variant(n_threads):
         if n_threads not in workspaces:
             rows = backprop.block_rows(layer_sizes, X.shape[0], n_threads=n_threads,
-                                       dtype=X.dtype)
+                                       dtype=X.dtype, row_bytes=backprop._row_bytes(X))
             workspaces[n_threads] = backprop._Workspace(layer_sizes, rows, X.dtype,
                                                         n_threads=n_threads)
         return lambda: backprop.cost_and_gradient(
@@ -435,21 +448,25 @@ def run_case(case, args, tmpdir):
     print(f"== {case}: X {X.shape} {X.dtype}, {len(np.unique(y))} classes, hidden "
           f"({spec['hidden']},)", flush=True)
     started = time.perf_counter()
+    sparse = not isinstance(X, np.ndarray)
+    x_bytes = (X.data.nbytes + X.indices.nbytes + X.indptr.nbytes) if sparse else X.nbytes
     result = {"case": case, "n_samples": X.shape[0], "n_features": X.shape[1],
               "n_classes": int(len(np.unique(y))), "hidden": spec["hidden"],
-              "dtype": str(X.dtype), "X_mib": X.nbytes / 2**20}
+              "dtype": str(X.dtype), "X_mib": x_bytes / 2**20, "sparse": sparse}
     evals, layer_sizes = per_evaluation(X, y, spec["hidden"], eval_repeat)
     result["layer_sizes"] = layer_sizes
     result["eval_ms"] = evals
-    flops = matmul_flops(layer_sizes, X.shape[0])
-    result["matmul_gflop_per_eval"] = flops / 1e9
-    result["gflops"] = {name: flops / (ms / 1e3) / 1e9 for name, ms in evals.items()}
-    result["dense_matmul_gflops"] = dense_matmul_gflops(X, spec["hidden"], eval_repeat)
+    if not sparse:  # dense products' flops; sparse ones do other (and less) work
+        flops = matmul_flops(layer_sizes, X.shape[0])
+        result["matmul_gflop_per_eval"] = flops / 1e9
+        result["gflops"] = {name: flops / (ms / 1e3) / 1e9 for name, ms in evals.items()}
+        result["dense_matmul_gflops"] = dense_matmul_gflops(X, spec["hidden"],
+                                                            eval_repeat)
     result["predict_ms"] = per_prediction(X, y, spec["hidden"], eval_repeat)
     if fit_repeat and max_iter and not args.no_fit:
         result["fit"] = per_fit(X, y, spec["hidden"], max_iter, fit_repeat)
         result["fit_max_iter"] = max_iter
-    if not args.no_memory and (case == "large" or not args.quick):
+    if not args.no_memory and not sparse and (case == "large" or not args.quick):
         result["memory"] = peak_memory(X, y, spec["hidden"], tmpdir)
     result["seconds"] = time.perf_counter() - started
     return result
@@ -466,17 +483,20 @@ def summarise(results):
     for r in results:
         e = r["eval_ms"]
         mlp_best = min(e["mlp_default"], e["mlp_1thread"])
-        g = r["dense_matmul_gflops"]["best"]
-        # The case's own first-layer product X @ W alone, at its better thread setting:
-        # what this shape allows, next to the square product's best.
-        first = max(v for k, v in r["dense_matmul_gflops"].items()
-                    if k.startswith("first_layer"))
+        if "gflops" in r:
+            g = r["dense_matmul_gflops"]["best"]
+            # The case's own first-layer product X @ W alone, at its better thread
+            # setting: what this shape allows, next to the square product's best.
+            first = max(v for k, v in r["dense_matmul_gflops"].items()
+                        if k.startswith("first_layer"))
+            flops = [f"{r['gflops']['ours']:.1f}", f"{r['gflops']['mlp_1thread']:.1f}",
+                     f"{g:.1f}", f"{ratio(r['gflops']['ours'], g):.0%}", f"{first:.1f}",
+                     f"{ratio(r['gflops']['ours'], first):.0%}"]
+        else:  # sparse: no dense flop count
+            flops = ["-"] * 6
         evals.append([
             r["case"], f"{e['ours']:.2f}", f"{e['mlp_1thread']:.2f}",
-            f"{e['mlp_default']:.2f}", f"{ratio(e['ours'], mlp_best):.2f}",
-            f"{r['gflops']['ours']:.1f}", f"{r['gflops']['mlp_1thread']:.1f}",
-            f"{g:.1f}", f"{ratio(r['gflops']['ours'], g):.0%}", f"{first:.1f}",
-            f"{ratio(r['gflops']['ours'], first):.0%}",
+            f"{e['mlp_default']:.2f}", f"{ratio(e['ours'], mlp_best):.2f}", *flops,
         ])
         if "predict_ms" in r:
             p = r["predict_ms"]

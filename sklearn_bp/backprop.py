@@ -880,7 +880,7 @@ def _default_n_threads(X, layer_sizes):
     if sp.issparse(X):
         # The first layer's two products (X @ W and D.T @ X) touch only the nonzeros;
         # scipy's sparse products release the GIL (measured: two threads evaluate
-        # 20 000 x 5 000 CSR rows of 50 nonzeros 1.9x as fast as one).
+        # 20 000 x 5 000 CSR rows of 50 nonzeros 1.7x to 1.9x as fast as one).
         flops -= 4 * pairs[0] * X.shape[0] - 4 * X.nnz * layer_sizes[1]
     return int(max(1, min(n_threads, flops // _MIN_FLOPS_PER_THREAD)))
 

@@ -607,14 +607,14 @@ class _Workspace:
         return self._pool
 
 
-def _affine(A, W, b, out, ones, ger=True):
+def _affine(A, W, b, out, ones, ger):
     """(F1) ``out = A @ W + b``; ``A`` may be scipy.sparse, ``ones`` holds at least as
     many ones as ``out`` has rows (the block's :class:`_Buffers` ``ones``).
 
-    With ``ger=True``, ``b`` is added as the rank-one update ``ones b^T`` by scipy's BLAS
+    With `ger` true, ``b`` is added as the rank-one update ``ones b^T`` by scipy's BLAS
     ``ger`` (measured: a third of the time of numpy's broadcast addition) when ``out``
     is contiguous, as the kernel's buffers and the caller's blocks of rows are. Callers
-    pass ``ger=False`` unless every BLAS library runs one thread
+    pass `ger` false unless every BLAS library runs one thread
     (:func:`_blas_single_threaded`): scipy's and numpy's bundled OpenBLAS keep separate
     thread pools, and alternating between them while both have threads made each
     product wait milliseconds for the other pool's spinning threads (measured on 2
@@ -833,18 +833,13 @@ def _check_n_threads(n_threads):
 # saves (about 1 ms of work on one core).
 _MIN_FLOPS_PER_THREAD = 4e7
 
-_CONTROLLER = []
-_LIBRARIES = []
-
-
+@functools.lru_cache(maxsize=None)
 def _blas_controller():
     """One ``threadpoolctl.ThreadpoolController``, made on first use and then reused:
     making one scans the loaded libraries, which takes milliseconds."""
-    if not _CONTROLLER:
-        from threadpoolctl import ThreadpoolController
+    from threadpoolctl import ThreadpoolController
 
-        _CONTROLLER.append(ThreadpoolController())
-    return _CONTROLLER[0]
+    return ThreadpoolController()
 
 
 def _blas_limit(n_threads):
@@ -852,12 +847,11 @@ def _blas_limit(n_threads):
     return _blas_controller().limit(limits=n_threads, user_api="blas")
 
 
+@functools.lru_cache(maxsize=None)
 def _blas_libraries():
     """threadpoolctl's controllers of the BLAS libraries loaded at the first call (by
     then numpy's and scipy's, the two this module calls), found once and reused."""
-    if not _LIBRARIES:
-        _LIBRARIES.append(_blas_controller().select(user_api="blas").lib_controllers)
-    return _LIBRARIES[0]
+    return _blas_controller().select(user_api="blas").lib_controllers
 
 
 def _blas_single_threaded():

@@ -325,7 +325,10 @@ class IterationMonitor:
 
     def evaluated(self, theta, cost, grad):
         """Remember an evaluation: the verbose gradient norm and TNC's cost need it."""
-        self._evaluations.append((theta.copy(), float(cost), float(np.linalg.norm(grad))))
+        # The norm in float64: a float32 gradient of 1e20 (badly scaled data, which the
+        # fit then reports) would overflow float32 in the sum of squares.
+        grad_norm = float(np.linalg.norm(np.asarray(grad, dtype=np.float64)))
+        self._evaluations.append((theta.copy(), float(cost), grad_norm))
 
     def _lookup(self, x):
         for theta, cost, grad_norm in reversed(self._evaluations):

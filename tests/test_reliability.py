@@ -10,7 +10,7 @@ import joblib
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import InvalidParameterError
@@ -170,6 +170,10 @@ _labels = st.sampled_from(["int", "str", "bool", "float", "negative int", "conti
     weights=st.sampled_from([None, "ones", "random", "zeros-some"]),
     seed=st.integers(0, 2**16),
 )
+# Found by this test: the float32 gradient's norm overflowed float32 (a RuntimeWarning).
+@example(n_samples=4, n_features=1, n_classes=2, label_kind="int", dtype=np.float32,
+         scale=1e8, hidden=[1, 2], activation="relu", output_activation="logistic",
+         alpha=0.0, weights=None, seed=32503)
 def test_fuzz_fit_either_works_or_says_why(n_samples, n_features, n_classes, label_kind,
                                            dtype, scale, hidden, activation,
                                            output_activation, alpha, weights, seed):

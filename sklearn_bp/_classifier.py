@@ -530,11 +530,14 @@ class BackpropClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         The one place that says where the cost and gradient are computed: subclasses
         (for example a distributed evaluator) override it and keep everything else.
         """
-        # Threads over row blocks: as many as the caller's BLAS thread budget allows
-        # (read here, before _minimize holds BLAS at one thread) and the data pay for.
+        # Partial sums over row blocks: as many as the machine's cores and the data pay
+        # for, whatever the BLAS limits, so that every thread setting gives the same
+        # bits. Threads: one per partial sum, within the caller's BLAS thread budget
+        # (read here, before _minimize holds BLAS at one thread).
+        n_sums = backprop._default_n_sums(X, layer_sizes)
         n_threads = backprop._default_n_threads(X, layer_sizes)
         dtype = backprop._work_dtype(X)
-        rows = backprop.block_rows(layer_sizes, X.shape[0], n_threads=n_threads,
+        rows = backprop.block_rows(layer_sizes, X.shape[0], n_threads=n_sums,
                                    dtype=dtype, row_bytes=backprop._row_bytes(X))
         if rows >= X.shape[0] and not sp.issparse(X):
             # One block: a column-major copy (of at most one block's input) makes
@@ -547,11 +550,11 @@ class BackpropClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
             nonlocal workspace
             if workspace is None:
                 workspace = backprop._Workspace(layer_sizes, rows, dtype,
-                                                n_threads=n_threads)
+                                                n_threads=n_threads, n_sums=n_sums)
             return backprop.cost_and_gradient(
                 theta, X, Y, layer_sizes, alpha=self.alpha, sample_weight=sample_weight,
                 activation=self.activation, output_activation=self.output_activation,
-                workspace=workspace, n_threads=n_threads,
+                workspace=workspace, n_threads=n_threads, n_sums=n_sums,
             )
 
         return objective

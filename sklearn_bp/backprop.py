@@ -52,8 +52,9 @@ How the numbers are computed
   which equals ``sigma(z) - y`` but does not cancel when ``y = 1`` and ``z`` is large.
 * The sums over samples in (C1), (G1), (G2) are accumulated over row blocks of bounded
   size, so memory does not grow with ``n`` and the result does not depend on the block
-  size beyond rounding. With ``n_threads > 1`` each thread sums its own blocks and the
-  threads' sums are added in a fixed order: the same inputs give the same bits.
+  size beyond rounding. The blocks are dealt round-robin into ``n_sums`` partial sums,
+  each accumulated in block order and added in a fixed order at the end; threads take
+  whole partial sums, so the same inputs give the same bits with any number of threads.
 """
 
 import functools
@@ -447,7 +448,7 @@ def block_rows(layer_sizes, n_samples, *, n_threads=1, dtype=np.float64,
 
     The buffers of a block, and so the memory of an evaluation, do not grow with
     `n_samples`. With ``n_threads > 1`` the blocks are also small enough to give every
-    thread at least one.
+    thread (or partial sum) at least one.
 
     Parameters
     ----------
@@ -456,7 +457,8 @@ def block_rows(layer_sizes, n_samples, *, n_threads=1, dtype=np.float64,
     n_samples : int
         Number of rows to evaluate.
     n_threads : int, default=1
-        Number of threads that will share the blocks.
+        Number of threads, or of partial sums (see :func:`partial_sums`), that will
+        share the blocks.
     dtype : dtype, default=np.float64
         The computation dtype (see :func:`cost_and_gradient`).
     row_bytes : float, default=None
@@ -565,32 +567,36 @@ def _transposed_terms(flat, layer_sizes):
 
 
 class _Workspace:
-    """Buffers reused over blocks and over evaluations, one set per thread.
+    """Buffers reused over blocks and over evaluations: one set per thread, one
+    gradient sum per partial sum.
 
-    ``buffers[j]`` are thread ``j``'s block buffers (:class:`_Buffers`), ``sums[j]`` its
-    gradient sums, read through ``sum_terms[j]`` (see :func:`_transposed_terms`).
-    Their size depends on ``rows`` and the layer sizes, never on the number of samples.
-    The threads themselves are started once, on first use, and kept with the workspace.
+    ``buffers[j]`` are thread ``j``'s block buffers (:class:`_Buffers`), ``sums[k]``
+    the gradient of partial sum ``k`` (see :func:`partial_sums`), read through
+    ``sum_terms[k]`` (see :func:`_transposed_terms`). Their size depends on ``rows`` and
+    the layer sizes, never on the number of samples. The threads themselves are started
+    once, on first use, and kept with the workspace.
     """
 
-    def __init__(self, layer_sizes, rows, dtype, *, n_threads=1):
+    def __init__(self, layer_sizes, rows, dtype, *, n_threads=1, n_sums=None):
         self.layer_sizes = tuple(int(h) for h in layer_sizes)
         self.rows, self.dtype = int(rows), np.dtype(dtype)
         self.n_threads = max(1, int(n_threads))
+        self.n_sums = max(self.n_threads, int(n_sums or 1))
         self.buffers = [
             _Buffers(self.layer_sizes, self.rows, self.dtype)
             for _ in range(self.n_threads)
         ]
         size = n_params(self.layer_sizes)
-        self.sums = [np.empty(size, self.dtype) for _ in range(self.n_threads)]
+        self.sums = [np.empty(size, self.dtype) for _ in range(self.n_sums)]
         self.sum_terms = [_transposed_terms(a, self.layer_sizes) for a in self.sums]
         self._pool = None
 
-    def fits(self, layer_sizes, rows, dtype, n_threads=1):
+    def fits(self, layer_sizes, rows, dtype, n_threads=1, n_sums=None):
         return (
             self.dtype == dtype
             and self.rows >= rows
             and self.n_threads >= n_threads
+            and self.n_sums >= (n_sums or n_threads)
             and self.layer_sizes == tuple(int(h) for h in layer_sizes)
         )
 
@@ -806,14 +812,11 @@ def _accumulate(coefs, intercepts, X, Y, sample_weight, sums, ws, activation,
     return block_cost
 
 
-def _check_n_threads(n_threads):
-    if (isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral)
-            or n_threads < 1):
-        raise ValueError(
-            f"n_threads must be a positive int, got {n_threads!r}; use 1 to compute in "
-            "the calling thread only."
-        )
-    return int(n_threads)
+def _check_count(value, name, hint):
+    if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
+            or value < 1):
+        raise ValueError(f"{name} must be a positive int, got {value!r}; {hint}")
+    return int(value)
 
 
 # ----------------------------------------------------------------------------------------
@@ -859,16 +862,15 @@ def _blas_single_threaded():
     return all(lib.num_threads == 1 for lib in _blas_libraries())
 
 
-def _default_n_threads(X, layer_sizes):
-    """Threads for evaluations on `X`: as many as BLAS may use now, in the caller's
-    ``threadpoolctl`` limits (so ``threadpool_limits(1)`` around a fit keeps it on one
-    core), at most the usable cores, and only as many as the work pays for."""
-    budget = [lib.num_threads for lib in _blas_libraries()]
+def _default_n_sums(X, layer_sizes):
+    """Partial sums for evaluations on `X`: as many as the usable cores, and only as
+    many as the work pays threads for. It does not look at the BLAS thread limits, so a
+    fit under ``threadpool_limits(1)`` adds its blocks exactly as the default fit does
+    (the same bits), only in fewer threads (:func:`_default_n_threads`)."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
-    n_threads = max(1, min([cores, *budget]))
     pairs = [a * b for a, b in zip(layer_sizes[:-1], layer_sizes[1:])]
     flops = 2 * X.shape[0] * (3 * sum(pairs) - pairs[0])
     if sp.issparse(X):
@@ -876,7 +878,15 @@ def _default_n_threads(X, layer_sizes):
         # scipy's sparse products release the GIL (measured: two threads evaluate
         # 20 000 x 5 000 CSR rows of 50 nonzeros 1.7x to 1.9x as fast as one).
         flops -= 4 * pairs[0] * X.shape[0] - 4 * X.nnz * layer_sizes[1]
-    return int(max(1, min(n_threads, flops // _MIN_FLOPS_PER_THREAD)))
+    return int(max(1, min(cores, flops // _MIN_FLOPS_PER_THREAD)))
+
+
+def _default_n_threads(X, layer_sizes):
+    """Threads for evaluations on `X`: one per partial sum (:func:`_default_n_sums`),
+    but no more than BLAS may use now, in the caller's ``threadpoolctl`` limits (so
+    ``threadpool_limits(1)`` around a fit keeps it on one core)."""
+    budget = [lib.num_threads for lib in _blas_libraries()]
+    return int(max(1, min([_default_n_sums(X, layer_sizes), *budget])))
 
 
 def _row_bytes(X):
@@ -917,7 +927,7 @@ def _prepare(theta, X, Y, layer_sizes, activation, output_activation):
 
 def partial_sums(theta, X, Y, layer_sizes, *, sample_weight=None, activation="logistic",
                  output_activation="logistic", block_size=None, workspace=None,
-                 n_threads=1):
+                 n_threads=1, n_sums=None):
     """Unnormalised sums of the cost and gradient over the rows of `X`, block by block.
 
     These are the data terms of (C1), (G1) and (G2) before division by ``S`` and without
@@ -950,6 +960,8 @@ def partial_sums(theta, X, Y, layer_sizes, *, sample_weight=None, activation="lo
         allocates).
     n_threads : int, default=1
         Threads over the row blocks, as in :func:`cost_and_gradient`.
+    n_sums : int, default=None
+        Partial sums over the row blocks, as in :func:`cost_and_gradient`.
 
     Returns
     -------
@@ -985,16 +997,22 @@ def partial_sums(theta, X, Y, layer_sizes, *, sample_weight=None, activation="lo
         return 0.0, np.zeros(theta.shape, dtype)
     if sample_weight is not None:
         sample_weight = np.asarray(sample_weight, dtype=dtype)
-    n_threads = _check_n_threads(n_threads)
+    n_threads = _check_count(n_threads, "n_threads",
+                             "use 1 to compute in the calling thread only.")
+    n_sums = n_threads if n_sums is None else _check_count(
+        n_sums, "n_sums", "use 1 to add every block into one sum.")
     rows = (int(block_size) if block_size
-            else block_rows(layer_sizes, n_samples, n_threads=n_threads, dtype=dtype,
+            else block_rows(layer_sizes, n_samples, n_threads=n_sums, dtype=dtype,
                             row_bytes=_row_bytes(X)))
     rows = max(1, min(rows, n_samples))
     n_blocks = -(-n_samples // rows)
-    n_threads = min(n_threads, n_blocks)
-    if workspace is None or not workspace.fits(layer_sizes, rows, dtype, n_threads):
-        workspace = _Workspace(layer_sizes, rows, dtype, n_threads=n_threads)
-    sums = workspace.sums[:n_threads]
+    n_sums = min(n_sums, n_blocks)
+    n_threads = min(n_threads, n_sums)
+    if workspace is None or not workspace.fits(layer_sizes, rows, dtype, n_threads,
+                                               n_sums):
+        workspace = _Workspace(layer_sizes, rows, dtype, n_threads=n_threads,
+                               n_sums=n_sums)
+    sums = workspace.sums[:n_sums]
     for a in sums:
         a.fill(0.0)
     # Underflow of e^{-|z|} to 0 is expected and harmless; other floating-point
@@ -1003,36 +1021,42 @@ def partial_sums(theta, X, Y, layer_sizes, *, sample_weight=None, activation="lo
     ger = _blas_single_threaded()
 
     def blocks(j):
-        """Thread j's share: blocks j, j + n_threads, ... into its own sums."""
+        """Thread j's share: partial sums j, j + n_threads, ..., each over its blocks
+        k, k + n_sums, ... in order."""
         buffers = workspace.buffers[j]
-        loss = 0.0
+        losses = []
         with np.errstate(**errstate):
-            for start in range(j * rows, n_samples, n_threads * rows):
-                stop = min(start + rows, n_samples)
-                loss += _accumulate(
-                    coefs, intercepts, X[start:stop], Y[start:stop],
-                    None if sample_weight is None else sample_weight[start:stop],
-                    workspace.sum_terms[j], buffers, activation, output_activation,
-                    ger,
-                )
-        return loss
+            for k in range(j, n_sums, n_threads):
+                loss = 0.0
+                for start in range(k * rows, n_samples, n_sums * rows):
+                    stop = min(start + rows, n_samples)
+                    loss += _accumulate(
+                        coefs, intercepts, X[start:stop], Y[start:stop],
+                        None if sample_weight is None else sample_weight[start:stop],
+                        workspace.sum_terms[k], buffers, activation,
+                        output_activation, ger,
+                    )
+                losses.append((k, loss))
+        return losses
 
     if n_threads == 1:
-        losses = [blocks(0)]
+        losses = blocks(0)
     else:
         pool = workspace.pool()
         futures = [pool.submit(blocks, j) for j in range(1, n_threads)]
         try:
-            losses = [blocks(0)]
+            losses = blocks(0)
         finally:
             wait(futures)
-        losses += [f.result() for f in futures]
-    # Combined in a fixed order, so the result depends on n_threads but not on timing.
+        for f in futures:
+            losses += f.result()
+    # Combined in a fixed order, so the result depends on n_sums but neither on
+    # n_threads nor on timing.
     loss_sum = 0.0
-    for loss, a in zip(losses, sums):
+    for k, loss in sorted(losses):
         loss_sum += loss
-        if a is not sums[0]:
-            sums[0] += a
+        if k:
+            sums[0] += sums[k]
     grad = np.empty(theta.shape, dtype)  # every entry is written below
     grad_coefs, grad_intercepts = unpack(grad, layer_sizes)
     for (coef_t, intercept), gW, gb in zip(workspace.sum_terms[0], grad_coefs,
@@ -1075,7 +1099,7 @@ def finish(loss_sum, grad_sum, theta, layer_sizes, *, alpha=0.0, weight_sum):
 
 def cost_and_gradient(theta, X, Y, layer_sizes, *, alpha=0.0, sample_weight=None,
                       activation="logistic", output_activation="logistic",
-                      block_size=None, workspace=None, n_threads=1):
+                      block_size=None, workspace=None, n_threads=1, n_sums=None):
     """Regularised cross-entropy cost (C1) and its gradient by backpropagation (B1)-(G2).
 
     Parameters
@@ -1104,11 +1128,16 @@ def cost_and_gradient(theta, X, Y, layer_sizes, *, alpha=0.0, sample_weight=None
         Buffers from a previous call with the same shapes, to avoid reallocating them
         (internal; ``None`` allocates).
     n_threads : int, default=1
-        Threads that evaluate the row blocks, each on its own blocks with its own
-        buffers; their partial sums are added in a fixed order, so the result depends on
-        `n_threads` (by rounding only) but never on timing. Keep the BLAS library at one
-        thread meanwhile (``threadpoolctl.threadpool_limits(1)``), as
+        Threads that evaluate the row blocks, each with its own buffers and each taking
+        whole partial sums (see `n_sums`); at most `n_sums` are used. The result does not
+        depend on `n_threads`, nor on timing. Keep the BLAS library at one thread
+        meanwhile (``threadpoolctl.threadpool_limits(1)``), as
         :class:`~sklearn_bp.BackpropClassifier` does.
+    n_sums : int, default=None
+        Partial sums over the row blocks: block ``b`` goes into sum ``b % n_sums``, each
+        sum is accumulated in block order, and the sums are added in a fixed order. The
+        result depends on `n_sums` (by rounding only). ``None`` means `n_threads`; fix it
+        to get the same bits whatever the number of threads.
 
     Returns
     -------
@@ -1132,7 +1161,7 @@ def cost_and_gradient(theta, X, Y, layer_sizes, *, alpha=0.0, sample_weight=None
     loss_sum, grad_sum = partial_sums(
         theta, X, Y, layer_sizes, sample_weight=sample_weight, activation=activation,
         output_activation=output_activation, block_size=block_size, workspace=workspace,
-        n_threads=n_threads,
+        n_threads=n_threads, n_sums=n_sums,
     )
     weight_sum = (
         float(np.shape(X)[0]) if sample_weight is None

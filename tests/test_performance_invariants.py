@@ -129,6 +129,48 @@ def test_partial_sums_add_up_over_threads_and_blocks():
                                atol=RTOL * np.abs(whole[1]).max())
 
 
+@pytest.mark.parametrize("output_activation", backprop.OUTPUT_ACTIVATIONS)
+@pytest.mark.parametrize("n_sums", [2, 3])
+def test_the_number_of_threads_does_not_change_a_bit(n_sums, output_activation):
+    """With the partial sums fixed, any number of threads (fewer than the sums, as
+    many, or more) gives the same bits: each partial sum is accumulated in block order
+    by one thread, and the sums are added in a fixed order."""
+    layer_sizes = (6, 9, 4)
+    theta, X, Y, s = _problem(500, layer_sizes, output_activation, weighted=True)
+    kwargs = dict(alpha=0.1, sample_weight=s, output_activation=output_activation,
+                  block_size=37, n_sums=n_sums)
+    cost, grad = backprop.cost_and_gradient(theta, X, Y, layer_sizes, n_threads=1,
+                                            **kwargs)
+    for n_threads in (2, 3, 4):
+        c, g = backprop.cost_and_gradient(theta, X, Y, layer_sizes, n_threads=n_threads,
+                                          **kwargs)
+        assert c == cost, n_threads
+        np.testing.assert_array_equal(g, grad, err_msg=f"{n_threads=}")
+    # n_sums=None means one partial sum per thread, as before the option existed
+    c, g = backprop.cost_and_gradient(theta, X, Y, layer_sizes, n_threads=n_sums,
+                                      **{**kwargs, "n_sums": None})
+    assert c == cost
+    np.testing.assert_array_equal(g, grad)
+    # and a different number of sums changes the rounding only
+    c, g = backprop.cost_and_gradient(theta, X, Y, layer_sizes, n_threads=1,
+                                      **{**kwargs, "n_sums": 1})
+    np.testing.assert_allclose(c, cost, rtol=RTOL)
+    np.testing.assert_allclose(g, grad, rtol=RTOL, atol=RTOL * np.abs(grad).max())
+
+
+def test_partial_sums_set_the_threads_and_blocks_of_a_fit():
+    """The estimator's partial sums follow the cores and the data, never the BLAS
+    limits; its threads follow the limits too."""
+    X, _ = _fit_data()
+    layer_sizes = (30, 30, 3)
+    n_sums = backprop._default_n_sums(X, layer_sizes)
+    assert n_sums == min(N_CORES, 5)  # 1.8e8 flops: 4 threads' worth and more
+    with threadpool_limits(limits=1, user_api="blas"):
+        assert backprop._default_n_sums(X, layer_sizes) == n_sums
+        assert backprop._default_n_threads(X, layer_sizes) == 1
+    assert backprop._default_n_sums(X[:500], layer_sizes) == 1  # too little work
+
+
 @pytest.mark.parametrize("n_threads", [1, 2])
 @pytest.mark.parametrize("output_activation", backprop.OUTPUT_ACTIVATIONS)
 def test_reused_workspace_gives_bit_identical_results(n_threads, output_activation):
@@ -382,11 +424,12 @@ def test_saturated_logits_raise_no_floating_point_error_in_any_thread():
         assert np.isfinite(cost) and np.all(np.isfinite(grad))
 
 
-@pytest.mark.parametrize("n_threads", [0, -1, 1.5, True, "2"])
-def test_bad_n_threads_is_refused(n_threads):
+@pytest.mark.parametrize("name", ["n_threads", "n_sums"])
+@pytest.mark.parametrize("value", [0, -1, 1.5, True, "2"])
+def test_bad_thread_and_sum_counts_are_refused(name, value):
     theta, X, Y, _ = _problem(10, (5, 7, 4, 3))
-    with pytest.raises(ValueError, match="n_threads must be a positive int"):
-        backprop.cost_and_gradient(theta, X, Y, (5, 7, 4, 3), n_threads=n_threads)
+    with pytest.raises(ValueError, match=f"{name} must be a positive int"):
+        backprop.cost_and_gradient(theta, X, Y, (5, 7, 4, 3), **{name: value})
 
 
 @pytest.mark.parametrize("activation", backprop.ACTIVATIONS)

@@ -16,7 +16,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import InvalidParameterError
 from threadpoolctl import threadpool_limits
 
-from sklearn_bp import BackpropClassifier
+from sklearn_bp import BackpropClassifier, backprop
 
 
 def _data(n_samples=20, n_features=3, seed=0):
@@ -224,7 +224,14 @@ def _fit_coefs(X, y, blas_threads):
     return model.coefs_ + model.intercepts_
 
 
-def test_same_random_state_gives_bit_identical_weights():
+@pytest.mark.parametrize("n_sums", [None, 3])
+def test_same_random_state_gives_bit_identical_weights(monkeypatch, n_sums):
+    """Whatever the BLAS thread limit around the fit, and so whatever number of threads
+    the estimator takes: the same weights, to the bit. With ``n_sums=3`` the evaluations
+    are split into three partial sums (as on a machine whose cores make that worth it),
+    which one thread or several then compute."""
+    if n_sums is not None:
+        monkeypatch.setattr(backprop, "_default_n_sums", lambda X, layer_sizes: n_sums)
     rng = np.random.RandomState(0)
     X = rng.normal(size=(3000, 20))
     y = (X[:, :3].sum(axis=1) > 0).astype(int) + (X[:, 3] > 1)

@@ -17,7 +17,6 @@ import warnings
 import numpy as np
 from sklearn.base import _fit_context
 from sklearn.exceptions import DataConversionWarning
-from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
@@ -41,7 +40,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 from . import _iterations, backprop
-from ._classifier import _MAX_FUN_DEFAULT, BackpropClassifier
+from ._classifier import _MAX_FUN_DEFAULT, BackpropClassifier, _indicator_matrix
 
 __all__ = ["DaskBackpropClassifier"]
 
@@ -93,35 +92,33 @@ def _rows(block, rows):
     return X[rows], y[rows], None if sample_weight is None else sample_weight[rows]
 
 
-def _indicator(y, binarizer, softmax_binary):
-    Y = binarizer.transform(y)
-    return np.hstack([1 - Y, Y]) if softmax_binary else Y
-
-
 def _labels_and_weights(block):
     return block[1], block[2]
 
 
-def _encode_block(block, held, binarizer, softmax_binary, dtype, per_class=None):
-    """The block's indicator matrix ``Y``, as ``BackpropClassifier._targets`` builds it,
-    and its sample weights times the weights of their classes (`per_class`, in the
-    order of ``binarizer.classes_``), as ``BackpropClassifier.fit`` multiplies them in.
-    The rows `held` out for early stopping are left out."""
+def _encode_block(block, held, targets, dtype, per_class=None):
+    """The block's indicator matrix ``Y``, encoded as ``BackpropClassifier._targets``
+    encodes all of y (`targets` is ``(y_type, output_activation, classes)`` of all of
+    y), and its sample weights times the weights of their classes (`per_class`, in the
+    order of the classes), as ``BackpropClassifier.fit`` multiplies them in. The rows
+    `held` out for early stopping are left out."""
     if held is not None:
         block = _rows(block, ~held)
     X, y, sample_weight = block
-    Y = _indicator(y, binarizer, softmax_binary)
+    y_type, output_activation, classes = targets
+    _, Y = _indicator_matrix(y, y_type, output_activation, classes)
     if per_class is not None:
         weights = np.ones(y.shape[0]) if sample_weight is None else sample_weight
-        sample_weight = weights * per_class[np.searchsorted(binarizer.classes_, y)]
+        sample_weight = weights * per_class[np.searchsorted(classes, y)]
     # Y column-major, the layout of the kernel's buffers (backprop.partial_sums)
     return X.astype(dtype, copy=False), np.asfortranarray(Y, dtype=dtype), sample_weight
 
 
-def _held_out_block(block, held, binarizer, softmax_binary, dtype):
-    """The rows `held` out for early stopping, as ``(X, Y > 0.5, sample_weight)``."""
+def _held_out_block(block, held, targets, dtype):
+    """The rows `held` out for early stopping, as ``(X, Y > 0.5, sample_weight)``
+    (`targets` as in :func:`_encode_block`)."""
     X, y, sample_weight = _rows(block, held)
-    Y = _indicator(y, binarizer, softmax_binary)
+    _, Y = _indicator_matrix(y, *targets)
     return X.astype(dtype, copy=False), Y > 0.5, sample_weight
 
 
@@ -624,8 +621,7 @@ class DaskBackpropClassifier(BackpropClassifier):
             distinct = np.unique(np.concatenate(labels))
         check_classification_targets(distinct)
         y_type, classes, Y_distinct = self._targets(distinct)
-        binarizer = LabelBinarizer().fit(distinct)
-        softmax_binary = y_type == "binary" and self.output_activation == "softmax"
+        targets = (y_type, self.output_activation, classes)
         kept = [f for f, m in zip(checked, n_rows) if m > 0]
         per_class = held = None
         if self.early_stopping:
@@ -648,15 +644,14 @@ class DaskBackpropClassifier(BackpropClassifier):
 
         futures = client.map(
             _encode_block, kept, [None] * len(kept) if held is None else held,
-            binarizer=binarizer, softmax_binary=softmax_binary, dtype=dtype,
-            per_class=per_class, pure=False,
+            targets=targets, dtype=dtype, per_class=per_class, pure=False,
         )
         held_out = None
         if held is not None:
             with_held = [(f, h) for f, h in zip(kept, held) if h.any()]
             held_out = client.map(
-                _held_out_block, *zip(*with_held), binarizer=binarizer,
-                softmax_binary=softmax_binary, dtype=dtype, pure=False,
+                _held_out_block, *zip(*with_held), targets=targets, dtype=dtype,
+                pure=False,
             )
         del checked, kept
         wait(futures + (held_out or []))

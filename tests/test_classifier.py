@@ -108,6 +108,39 @@ def test_targets_are_encoded_as_label_binarizer_does(y):
     np.testing.assert_array_equal(Y, binarizer.transform(y))
 
 
+_MULTILABEL = np.array([[1, 0, 1], [0, 0, 1], [1, 1, 0], [0, 1, 1], [0, 0, 0], [1, 0, 0]])
+
+
+@pytest.mark.parametrize("y, output_activation", [
+    *((y, out) for y in (np.array([3, 1, 2, 1, 3, 2]),
+                         np.array(["no", "yes", "yes", "no", "no", "no"]))
+      for out in ("logistic", "softmax")),
+    (_MULTILABEL, "logistic"),  # softmax outputs refuse multilabel targets
+])
+def test_a_block_of_labels_is_encoded_against_all_classes(y, output_activation):
+    """The dask estimator encodes each block of y against the classes of all of y: the
+    same rows as encoding y at once, even for a block that lacks some classes."""
+    from sklearn.preprocessing import LabelBinarizer
+    from sklearn.utils.multiclass import type_of_target
+
+    from sklearn_bp._classifier import _indicator_matrix
+
+    y_type = type_of_target(y)
+    binarizer = LabelBinarizer().fit(y)
+    expected = binarizer.transform(y)
+    if y_type == "binary" and output_activation == "softmax":
+        expected = np.hstack([1 - expected, expected])
+    classes, Y = _indicator_matrix(y, y_type, output_activation)
+    np.testing.assert_array_equal(classes, binarizer.classes_)
+    np.testing.assert_array_equal(Y, expected)
+    assert Y.dtype == np.float64
+    for block in (slice(0, 2), slice(2, 6), slice(4, 5)):
+        block_classes, Y_block = _indicator_matrix(y[block], y_type, output_activation,
+                                                   classes)
+        assert block_classes is classes
+        np.testing.assert_array_equal(Y_block, expected[block])
+
+
 def test_multilabel():
     rng = np.random.RandomState(0)
     X = rng.normal(size=(150, 5))

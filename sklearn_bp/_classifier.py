@@ -547,7 +547,7 @@ class BackpropClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         # for, whatever the BLAS limits, so that every thread setting gives the same
         # bits. Threads: one per partial sum, within the caller's BLAS thread budget
         # (read here, before _minimize holds BLAS at one thread).
-        n_sums = backprop._default_n_sums(X, layer_sizes)
+        n_sums = backprop._useful_threads(X, layer_sizes)
         n_threads = backprop._default_n_threads(X, layer_sizes)
         dtype = backprop._work_dtype(X)
         rows = backprop.block_rows(layer_sizes, X.shape[0], n_threads=n_sums,
@@ -689,7 +689,16 @@ class BackpropClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         X = validate_data(
             self, X, accept_sparse="csr", dtype=(np.float64, np.float32), reset=False
         )
-        Z = backprop.forward(self.coefs_, self.intercepts_, X, activation=self.activation)
+        # Threads of our own over row blocks, with BLAS at one thread meanwhile, when
+        # the data pay for them (measured: see docs/performance.rst).
+        n_threads = backprop._default_n_threads(X, self._layer_sizes(), gradient=False)
+        if n_threads == 1:
+            Z = backprop.forward(self.coefs_, self.intercepts_, X,
+                                 activation=self.activation)
+        else:
+            with backprop._blas_limit(1):
+                Z = backprop.forward(self.coefs_, self.intercepts_, X,
+                                     activation=self.activation, n_threads=n_threads)
         return Z.astype(np.float64, copy=False)
 
     def decision_function(self, X):

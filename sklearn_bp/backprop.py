@@ -862,31 +862,38 @@ def _blas_single_threaded():
     return all(lib.num_threads == 1 for lib in _blas_libraries())
 
 
-def _default_n_sums(X, layer_sizes):
-    """Partial sums for evaluations on `X`: as many as the usable cores, and only as
-    many as the work pays threads for. It does not look at the BLAS thread limits, so a
-    fit under ``threadpool_limits(1)`` adds its blocks exactly as the default fit does
-    (the same bits), only in fewer threads (:func:`_default_n_threads`)."""
+def _useful_threads(X, layer_sizes, *, gradient=True):
+    """Threads that evaluations on `X` (or, with ``gradient=False``, forward passes)
+    pay for: at most the usable cores, and one per ``_MIN_FLOPS_PER_THREAD`` of matrix
+    products. It does not look at the BLAS thread limits: a fit splits its blocks into
+    this many partial sums whatever they are, so that ``threadpool_limits(1)`` gives
+    the default fit's bits, only in fewer threads (:func:`_default_n_threads`)."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
     pairs = [a * b for a, b in zip(layer_sizes[:-1], layer_sizes[1:])]
-    flops = 2 * X.shape[0] * (3 * sum(pairs) - pairs[0])
+    # Forward: every layer's product; the gradient adds as many and the deltas' (but the
+    # first layer's, which no delta needs).
+    flops = 2 * X.shape[0] * ((3 * sum(pairs) - pairs[0]) if gradient else sum(pairs))
     if sp.issparse(X):
-        # The first layer's two products (X @ W and D.T @ X) touch only the nonzeros;
-        # scipy's sparse products release the GIL (measured: two threads evaluate
-        # 20 000 x 5 000 CSR rows of 50 nonzeros 1.7x to 1.9x as fast as one).
-        flops -= 4 * pairs[0] * X.shape[0] - 4 * X.nnz * layer_sizes[1]
+        # The first layer's products with X (X @ W, and D.T @ X for the gradient) touch
+        # only the nonzeros; scipy's sparse products release the GIL (measured: two
+        # threads evaluate 20 000 x 5 000 CSR rows of 50 nonzeros 1.7x to 1.9x as fast
+        # as one).
+        products = 2 if gradient else 1
+        flops -= 2 * products * (pairs[0] * X.shape[0] - X.nnz * layer_sizes[1])
     return int(max(1, min(cores, flops // _MIN_FLOPS_PER_THREAD)))
 
 
-def _default_n_threads(X, layer_sizes):
-    """Threads for evaluations on `X`: one per partial sum (:func:`_default_n_sums`),
-    but no more than BLAS may use now, in the caller's ``threadpoolctl`` limits (so
-    ``threadpool_limits(1)`` around a fit keeps it on one core)."""
+def _default_n_threads(X, layer_sizes, *, gradient=True):
+    """Threads for evaluations on `X` (forward passes with ``gradient=False``): as many
+    as the work pays for (:func:`_useful_threads`), but no more than BLAS may use now, in
+    the caller's ``threadpoolctl`` limits (so ``threadpool_limits(1)`` around a fit or a
+    prediction keeps it on one core)."""
     budget = [lib.num_threads for lib in _blas_libraries()]
-    return int(max(1, min([_default_n_sums(X, layer_sizes), *budget])))
+    return int(max(1, min([_useful_threads(X, layer_sizes, gradient=gradient),
+                           *budget])))
 
 
 def _row_bytes(X):
@@ -1171,7 +1178,8 @@ def cost_and_gradient(theta, X, Y, layer_sizes, *, alpha=0.0, sample_weight=None
                   weight_sum=weight_sum)
 
 
-def forward(coefs, intercepts, X, *, activation="logistic", block_size=None):
+def forward(coefs, intercepts, X, *, activation="logistic", block_size=None,
+            n_threads=1):
     """Output logits ``Z_L`` by (F1)-(F2), computed in row blocks.
 
     Parameters
@@ -1182,6 +1190,11 @@ def forward(coefs, intercepts, X, *, activation="logistic", block_size=None):
     activation : {"logistic", "tanh", "relu"}, default="logistic"
     block_size : int, default=None
         Rows per block; bounds the memory of the hidden activations.
+    n_threads : int, default=1
+        Threads over the row blocks, each with its own buffers and writing its own rows
+        of `Z`: the result does not depend on it. Keep the BLAS library at one thread
+        meanwhile (``threadpoolctl.threadpool_limits(1)``), as
+        :class:`~sklearn_bp.BackpropClassifier` does.
 
     Returns
     -------
@@ -1189,6 +1202,8 @@ def forward(coefs, intercepts, X, *, activation="logistic", block_size=None):
         Logits of the output layer, before the output activation (F3).
     """
     _check_activations(activation, "logistic")
+    n_threads = _check_count(n_threads, "n_threads",
+                             "use 1 to compute in the calling thread only.")
     dtype = _work_dtype(X)
     X = _as_float_matrix(X, dtype)
     coefs = [np.asarray(W, dtype=dtype) for W in coefs]
@@ -1201,17 +1216,35 @@ def forward(coefs, intercepts, X, *, activation="logistic", block_size=None):
     rows = (int(block_size) if block_size
             else block_rows(layer_sizes, n_samples, dtype=dtype, row_bytes=_row_bytes(X)))
     rows = max(1, min(rows, n_samples))
-    ws = _Buffers(layer_sizes, rows, dtype, gradient=False)
+    n_threads = min(n_threads, -(-n_samples // rows))
     ger = _blas_single_threaded()
-    with np.errstate(under="ignore"):
-        for start in range(0, n_samples, rows):
-            stop = min(start + rows, n_samples)
-            Zs, Ps, Ns, _, _ = ws.blocks(stop - start)
-            A = X[start:stop]
-            for l in range(len(coefs) - 1):
-                Z = _affine(A, coefs[l], intercepts[l], Zs[l], ws.ones, ger)
-                A = _hidden_forward(Z, Ps[l], Ns[l], activation, derivative=False)
-            _affine(A, coefs[-1], intercepts[-1], out[start:stop], ws.ones, ger)
+    errstate = dict(np.geterr(), under="ignore")
+
+    def blocks(j):
+        """Thread j's share: blocks j, j + n_threads, ..., with buffers of its own."""
+        ws = _Buffers(layer_sizes, rows, dtype, gradient=False)
+        with np.errstate(**errstate):
+            for start in range(j * rows, n_samples, n_threads * rows):
+                stop = min(start + rows, n_samples)
+                Zs, Ps, Ns, _, _ = ws.blocks(stop - start)
+                A = X[start:stop]
+                for l in range(len(coefs) - 1):
+                    Z = _affine(A, coefs[l], intercepts[l], Zs[l], ws.ones, ger)
+                    A = _hidden_forward(Z, Ps[l], Ns[l], activation, derivative=False)
+                _affine(A, coefs[-1], intercepts[-1], out[start:stop], ws.ones, ger)
+
+    if n_threads == 1:
+        blocks(0)
+    else:
+        with ThreadPoolExecutor(max_workers=n_threads - 1,
+                                thread_name_prefix="sklearn_bp") as pool:
+            futures = [pool.submit(blocks, j) for j in range(1, n_threads)]
+            try:
+                blocks(0)
+            finally:
+                wait(futures)
+            for future in futures:
+                future.result()  # raises a helper thread's error here
     return out
 
 

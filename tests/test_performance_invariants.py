@@ -11,6 +11,7 @@ import os
 import tracemalloc
 
 import numpy as np
+import scipy.sparse as sp
 import pytest
 from scipy.special import expit, log_expit, log_softmax, softmax
 from sklearn.exceptions import ConvergenceWarning
@@ -163,12 +164,12 @@ def test_partial_sums_set_the_threads_and_blocks_of_a_fit():
     limits; its threads follow the limits too."""
     X, _ = _fit_data()
     layer_sizes = (30, 30, 3)
-    n_sums = backprop._default_n_sums(X, layer_sizes)
+    n_sums = backprop._useful_threads(X, layer_sizes)
     assert n_sums == min(N_CORES, 5)  # 1.8e8 flops: 4 threads' worth and more
     with threadpool_limits(limits=1, user_api="blas"):
-        assert backprop._default_n_sums(X, layer_sizes) == n_sums
+        assert backprop._useful_threads(X, layer_sizes) == n_sums
         assert backprop._default_n_threads(X, layer_sizes) == 1
-    assert backprop._default_n_sums(X[:500], layer_sizes) == 1  # too little work
+    assert backprop._useful_threads(X[:500], layer_sizes) == 1  # too little work
 
 
 @pytest.mark.parametrize("n_threads", [1, 2])
@@ -430,6 +431,46 @@ def test_bad_thread_and_sum_counts_are_refused(name, value):
     theta, X, Y, _ = _problem(10, (5, 7, 4, 3))
     with pytest.raises(ValueError, match=f"{name} must be a positive int"):
         backprop.cost_and_gradient(theta, X, Y, (5, 7, 4, 3), **{name: value})
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_forward_threads_do_not_change_a_bit(sparse):
+    layer_sizes = (5, 7, 4, 3)
+    theta, X, _, _ = _problem(61, layer_sizes)
+    X = sp.csr_matrix(X) if sparse else X
+    coefs, intercepts = backprop.unpack(theta, layer_sizes)
+    one = backprop.forward(coefs, intercepts, X, block_size=7)
+    for n_threads in (2, 3, 20):
+        np.testing.assert_array_equal(
+            backprop.forward(coefs, intercepts, X, block_size=7, n_threads=n_threads),
+            one, err_msg=f"{n_threads=}")
+    with pytest.raises(ValueError, match="n_threads must be a positive int"):
+        backprop.forward(coefs, intercepts, X, n_threads=0)
+
+
+def test_predictions_take_threads_by_the_forward_flops(monkeypatch):
+    """Prediction takes threads of its own (BLAS at one meanwhile) when its forward
+    pass is worth it, within the BLAS budget, and predicts the same bits."""
+    X, y = _fit_data()
+    layer_sizes = (30, 30, 3)
+    assert backprop._useful_threads(X, layer_sizes, gradient=False) == min(N_CORES, 1)
+    wide = np.repeat(X, 4, axis=0)  # 80 000 rows: 1.6e8 forward flops
+    assert backprop._useful_threads(wide, layer_sizes, gradient=False) == min(N_CORES, 3)
+    with threadpool_limits(limits=1, user_api="blas"):
+        assert backprop._default_n_threads(wide, layer_sizes, gradient=False) == 1
+    model = BackpropClassifier(hidden_layer_sizes=(30,), max_iter=5,
+                               random_state=0).fit(X[:2000], y[:2000])
+    calls = []
+    forward = backprop.forward
+    monkeypatch.setattr(backprop, "forward", lambda *args, **kwargs: calls.append(
+        (kwargs.get("n_threads", 1), backprop._blas_single_threaded()))
+        or forward(*args, **kwargs))
+    with threadpool_limits(limits=1, user_api="blas"):
+        one = model.predict_proba(wide)
+    default = model.predict_proba(wide)
+    np.testing.assert_array_equal(default, one)
+    budget = backprop._default_n_threads(wide, layer_sizes, gradient=False)
+    assert calls == [(1, True), (budget, True)]
 
 
 @pytest.mark.parametrize("activation", backprop.ACTIVATIONS)

@@ -231,7 +231,8 @@ def test_same_random_state_gives_bit_identical_weights(monkeypatch, n_sums):
     are split into three partial sums (as on a machine whose cores make that worth it),
     which one thread or several then compute."""
     if n_sums is not None:
-        monkeypatch.setattr(backprop, "_default_n_sums", lambda X, layer_sizes: n_sums)
+        monkeypatch.setattr(backprop, "_useful_threads",
+                            lambda X, layer_sizes, gradient=True: n_sums)
     rng = np.random.RandomState(0)
     X = rng.normal(size=(3000, 20))
     y = (X[:, :3].sum(axis=1) > 0).astype(int) + (X[:, 3] > 1)

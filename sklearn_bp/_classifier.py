@@ -1,5 +1,6 @@
 """BackpropClassifier: a multilayer perceptron fitted by backpropagation and L-BFGS-B."""
 
+import contextlib
 import sys
 import warnings
 from numbers import Integral, Real
@@ -692,13 +693,9 @@ class BackpropClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         # Threads of our own over row blocks, with BLAS at one thread meanwhile, when
         # the data pay for them (measured: see docs/performance.rst).
         n_threads = backprop._default_n_threads(X, self._layer_sizes(), gradient=False)
-        if n_threads == 1:
+        with backprop._blas_limit(1) if n_threads > 1 else contextlib.nullcontext():
             Z = backprop.forward(self.coefs_, self.intercepts_, X,
-                                 activation=self.activation)
-        else:
-            with backprop._blas_limit(1):
-                Z = backprop.forward(self.coefs_, self.intercepts_, X,
-                                     activation=self.activation, n_threads=n_threads)
+                                 activation=self.activation, n_threads=n_threads)
         return Z.astype(np.float64, copy=False)
 
     def decision_function(self, X):

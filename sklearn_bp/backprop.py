@@ -896,6 +896,21 @@ def _default_n_threads(X, layer_sizes, *, gradient=True):
                            *budget])))
 
 
+def _in_threads(function, n_threads, pool):
+    """``[function(0), ..., function(n_threads - 1)]``: ``function(0)`` in the calling
+    thread, the others in the executor that ``pool()`` returns (asked for only with
+    ``n_threads > 1``). It waits for every thread, even when one raises, and then raises
+    the first error in thread order."""
+    if n_threads == 1:
+        return [function(0)]
+    futures = [pool().submit(function, j) for j in range(1, n_threads)]
+    try:
+        first = function(0)
+    finally:
+        wait(futures)
+    return [first, *(future.result() for future in futures)]
+
+
 def _row_bytes(X):
     """Bytes per row of `X` for :func:`block_rows`: ``None`` (dense rows) for arrays,
     the mean of the stored values and column indices for scipy.sparse."""
@@ -1046,17 +1061,8 @@ def partial_sums(theta, X, Y, layer_sizes, *, sample_weight=None, activation="lo
                 losses.append((k, loss))
         return losses
 
-    if n_threads == 1:
-        losses = blocks(0)
-    else:
-        pool = workspace.pool()
-        futures = [pool.submit(blocks, j) for j in range(1, n_threads)]
-        try:
-            losses = blocks(0)
-        finally:
-            wait(futures)
-        for f in futures:
-            losses += f.result()
+    losses = [pair for share in _in_threads(blocks, n_threads, workspace.pool)
+              for pair in share]
     # Combined in a fixed order, so the result depends on n_sums but neither on
     # n_threads nor on timing.
     loss_sum = 0.0
@@ -1238,13 +1244,7 @@ def forward(coefs, intercepts, X, *, activation="logistic", block_size=None,
     else:
         with ThreadPoolExecutor(max_workers=n_threads - 1,
                                 thread_name_prefix="sklearn_bp") as pool:
-            futures = [pool.submit(blocks, j) for j in range(1, n_threads)]
-            try:
-                blocks(0)
-            finally:
-                wait(futures)
-            for future in futures:
-                future.result()  # raises a helper thread's error here
+            _in_threads(blocks, n_threads, lambda: pool)
     return out
 
 

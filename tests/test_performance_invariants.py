@@ -462,9 +462,12 @@ def test_predictions_take_threads_by_the_forward_flops(monkeypatch):
                                random_state=0).fit(X[:2000], y[:2000])
     calls = []
     forward = backprop.forward
-    monkeypatch.setattr(backprop, "forward", lambda *args, **kwargs: calls.append(
-        (kwargs.get("n_threads", 1), backprop._blas_single_threaded()))
-        or forward(*args, **kwargs))
+
+    def recorded(*args, **kwargs):
+        calls.append((kwargs.get("n_threads", 1), backprop._blas_single_threaded()))
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(backprop, "forward", recorded)
     with threadpool_limits(limits=1, user_api="blas"):
         one = model.predict_proba(wide)
     default = model.predict_proba(wide)

@@ -812,10 +812,18 @@ def _accumulate(coefs, intercepts, X, Y, sample_weight, sums, ws, activation,
     return block_cost
 
 
-def _check_count(value, name, hint):
+_COUNT_HINTS = {
+    "n_threads": "use 1 to compute in the calling thread only.",
+    "n_sums": "use 1 to add every block into one sum.",
+}
+
+
+def _check_count(value, name):
+    """`value` of the parameter `name` (a key of ``_COUNT_HINTS``) as a positive int."""
     if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
             or value < 1):
-        raise ValueError(f"{name} must be a positive int, got {value!r}; {hint}")
+        raise ValueError(
+            f"{name} must be a positive int, got {value!r}; {_COUNT_HINTS[name]}")
     return int(value)
 
 
@@ -828,8 +836,11 @@ def _check_count(value, name, hint):
 # BLAS call between numpy products, both pools threaded, made an evaluation 10-15x
 # slower (and it is what slows MLPClassifier's default fit with L-BFGS-B), so _affine
 # calls scipy's BLAS only while every library runs one thread. So BLAS stays at one
-# thread during a fit and the cores, when the data are worth it, go to threads that
-# each take their own row blocks (numpy and BLAS release the GIL while they compute).
+# thread during a fit (and a threaded prediction), and the cores, when the data are worth
+# it, go to threads of our own over row blocks (numpy and BLAS release the GIL while they
+# compute): in an evaluation, whole partial sums, whose number depends on the cores and
+# the data but not on the thread limit (_useful_threads), so that every limit gives the
+# same bits; in a forward pass, disjoint rows of the output.
 # ----------------------------------------------------------------------------------------
 
 # Matrix-product flops of one evaluation below which a second thread costs more than it
@@ -1019,10 +1030,8 @@ def partial_sums(theta, X, Y, layer_sizes, *, sample_weight=None, activation="lo
         return 0.0, np.zeros(theta.shape, dtype)
     if sample_weight is not None:
         sample_weight = np.asarray(sample_weight, dtype=dtype)
-    n_threads = _check_count(n_threads, "n_threads",
-                             "use 1 to compute in the calling thread only.")
-    n_sums = n_threads if n_sums is None else _check_count(
-        n_sums, "n_sums", "use 1 to add every block into one sum.")
+    n_threads = _check_count(n_threads, "n_threads")
+    n_sums = n_threads if n_sums is None else _check_count(n_sums, "n_sums")
     rows = (int(block_size) if block_size
             else block_rows(layer_sizes, n_samples, n_threads=n_sums, dtype=dtype,
                             row_bytes=_row_bytes(X)))
@@ -1208,8 +1217,7 @@ def forward(coefs, intercepts, X, *, activation="logistic", block_size=None,
         Logits of the output layer, before the output activation (F3).
     """
     _check_activations(activation, "logistic")
-    n_threads = _check_count(n_threads, "n_threads",
-                             "use 1 to compute in the calling thread only.")
+    n_threads = _check_count(n_threads, "n_threads")
     dtype = _work_dtype(X)
     X = _as_float_matrix(X, dtype)
     coefs = [np.asarray(W, dtype=dtype) for W in coefs]

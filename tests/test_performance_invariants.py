@@ -209,8 +209,6 @@ def test_sparse_rows_are_counted_by_their_nonzeros(monkeypatch):
     that the hidden layers allow (the dense rows' 8 MiB bound would give 209 rows here,
     half the speed), and the estimator sizes its workspace as the kernel does: every
     evaluation of a fit reuses it."""
-    import scipy.sparse as sp
-
     layer_sizes = (5000, 50, 3)
     X = sp.random(3000, 5000, density=0.01, format="csr",
                   random_state=np.random.default_rng(0))
@@ -237,8 +235,6 @@ def test_sparse_data_get_threads_by_their_nonzeros():
     """The threads' flop count takes a sparse first layer's products at its nonzeros
     (scipy's sparse products release the GIL), and two threads give the same cost and
     gradient as one, to rounding."""
-    import scipy.sparse as sp
-
     layer_sizes = (5000, 50, 3)
     X = sp.random(20_000, 5000, density=0.01, format="csr",
                   random_state=np.random.default_rng(0))

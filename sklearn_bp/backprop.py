@@ -478,16 +478,21 @@ def block_rows(layer_sizes, n_samples, *, n_threads=1, dtype=np.float64,
     >>> block_rows((64, 25, 10), 1797)   # digits fits in one block
     1797
     """
+    return _block_rows(tuple(layer_sizes), int(n_samples), int(n_threads),
+                       np.dtype(dtype).itemsize, row_bytes)
+
+
+@functools.lru_cache(maxsize=256)  # every evaluation asks again
+def _block_rows(layer_sizes, n_samples, n_threads, itemsize, row_bytes):
     layer_sizes = [max(int(h), 1) for h in layer_sizes]
     widest = max(layer_sizes[1:], default=1)
-    itemsize = np.dtype(dtype).itemsize
     if row_bytes is None:
         row_bytes = itemsize * layer_sizes[0]
     rows = max(64, min(_BLOCK_BYTES // itemsize // widest,
                        int(_INPUT_BLOCK_BYTES // max(row_bytes, 1))))
     if n_threads > 1:
-        rows = min(rows, -(-int(n_samples) // int(n_threads)))
-    return int(max(1, min(int(n_samples), rows)))
+        rows = min(rows, -(-n_samples // n_threads))
+    return int(max(1, min(n_samples, rows)))
 
 
 class _ColumnMajor:
@@ -592,12 +597,14 @@ class _Workspace:
         self._pool = None
 
     def fits(self, layer_sizes, rows, dtype, n_threads=1, n_sums=None):
+        """Whether these buffers serve blocks of `rows` rows; `layer_sizes` a tuple of
+        ints (as :func:`_prepare` makes it)."""
         return (
             self.dtype == dtype
             and self.rows >= rows
             and self.n_threads >= n_threads
             and self.n_sums >= (n_sums or n_threads)
-            and self.layer_sizes == tuple(int(h) for h in layer_sizes)
+            and self.layer_sizes == layer_sizes
         )
 
     def arrays(self):
@@ -820,6 +827,8 @@ _COUNT_HINTS = {
 
 def _check_count(value, name):
     """`value` of the parameter `name` (a key of ``_COUNT_HINTS``) as a positive int."""
+    if type(value) is int and value >= 1:  # the usual case, without the slower ABC check
+        return value
     if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
             or value < 1):
         raise ValueError(

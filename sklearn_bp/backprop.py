@@ -43,6 +43,9 @@ How the numbers are computed
   accurate numbers, never the cancelling ``a (1 - a)``. :func:`sigmoid` and
   :func:`sigmoid_gradient` also correct the rounding of ``1 + t`` (within 1.5 and 2.8
   ulp); the fit's kernel does without (within 2.5 and 3.6 ulp, measured).
+* Predictions need no ``sigma'``: in float64 they take (S1) as ``e^z / (1 + e^z)``
+  when every logit of the block is below about 708.4 (so that ``1 / (1 + e^z)`` stays a
+  normal number), in four passes instead of eight and within 3.1 ulp, measured.
 * (C2) is ``max(z, 0) - y z + log1p(e^{-|z|})``, written so that for ``y`` in {0, 1}
   nothing cancels: the cost is exact for saturated logits, right or wrong, with no
   clipping of probabilities.
@@ -100,6 +103,10 @@ _INPUT_BLOCK_BYTES = 1 << 23
 
 # BLAS rank-one update by dtype, to add the intercepts (see _affine)
 _GER = {"d": _blas.dger, "f": _blas.sger}
+
+# Below this logit, 1 + e^z is at most 1 / tiny, so sigma(-z) = 1 / (1 + e^z) is a normal
+# float64 and sigma(z) = e^z sigma(-z) keeps its relative accuracy (see _hidden_forward).
+_DIRECT_SIGMOID_MAX = -math.log(np.finfo(np.float64).tiny)  # 708.39...
 
 
 def _work_dtype(X):
@@ -659,7 +666,19 @@ def _hidden_forward(Z, P, N, activation, derivative=True):
     scratch too. For logistic units, one ``t = e^{-|z|}`` gives ``u = sigma(-|z|) =
     t/(1+t)``, at most 1/2, and ``sigma(|z|) = 1 - u`` (S1); ``A`` is the second where
     ``z >= 0`` and the first elsewhere, and ``g' = u (1 - u)`` (S2), never ``A (1 - A)``.
+
+    Without the derivative (predictions), float64 blocks whose logits are all below
+    ``_DIRECT_SIGMOID_MAX`` take the direct form of the module notes, ``e^z`` times
+    ``sigma(-z) = 1 / (1 + e^z)``. Fits keep the form above: the direct form's ``g' =
+    sigma(z) sigma(-z)`` takes the rounding of ``1 + e^z`` twice (up to 5 ulp,
+    measured). So does float32, whose ``e^z`` alone is up to 2.4 ulp off.
     """
+    if (activation == "logistic" and not derivative and Z.dtype == np.float64
+            and Z.size and Z.max() < _DIRECT_SIGMOID_MAX):
+        np.exp(Z, out=Z)  # e = e^z, finite and at most 1 / tiny
+        np.add(Z, 1.0, out=N)
+        np.reciprocal(N, out=N)  # sigma(-z) = 1 / (1 + e)
+        return np.multiply(Z, N, out=Z)  # A = sigma(z) = e sigma(-z)
     if activation == "logistic":
         _exp_neg_abs(Z, N)  # t
         # [z >= 0] as 1.0 or 0.0: written as floats, it saves a bool-to-float pass below

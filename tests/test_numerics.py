@@ -161,6 +161,38 @@ def test_estimator_kernel_within_a_few_ulp_of_mpmath(request, grid, dtype, gradi
         _assert_within_ulp(got, reference, dtype, bound, z, min_points, f"kernel {what}")
 
 
+@pytest.mark.parametrize("grid, dtype, min_points", [("grid64", np.float64, 7000),
+                                                    ("grid32", np.float32, 5000)])
+def test_prediction_kernel_within_4_ulp_of_mpmath(request, monkeypatch, grid, dtype,
+                                                  min_points):
+    """Predictions need no derivative: float64 logits below _DIRECT_SIGMOID_MAX take the
+    direct sigma(z) = e^z / (1 + e^z); the rest (larger logits, float32) the fit's form.
+    Each within 4 ulp; the spy on the fit's exponential shows which form ran."""
+    z, (hi, lo), _ = request.getfixturevalue(grid)
+    calls = []
+    fit_form = backprop._exp_neg_abs
+
+    def recording_exp_neg_abs(values, out):
+        calls.append(values.size)
+        return fit_form(values, out)
+
+    monkeypatch.setattr(backprop, "_exp_neg_abs", recording_exp_neg_abs)
+    below = z < backprop._DIRECT_SIGMOID_MAX
+    assert dtype == np.float32 or not below.all()  # the float64 grid reaches beyond it
+    for part in (below, np.ones_like(below)):
+        calls.clear()
+        Z = z[part][None, :].copy()
+        P, N = np.empty_like(Z), np.empty_like(Z)
+        with np.errstate(under="ignore"):
+            backprop._hidden_forward(Z, P, N, "logistic", derivative=False)
+        direct = dtype == np.float64 and below[part].all()
+        assert calls == ([] if direct else [Z.size])
+        normal = _assert_within_ulp(Z[0], (hi[part], lo[part]), dtype, MAX_ULP, z[part],
+                                    min_points, "prediction kernel sigma")
+        subnormal = np.abs(((Z[0] - hi[part]) - lo[part])[~normal])
+        assert np.all(subnormal <= MAX_ULP * np.finfo(dtype).smallest_subnormal)
+
+
 @pytest.mark.parametrize("function, which", [(sigmoid, 1), (sigmoid_gradient, 2)])
 def test_float32_within_4_ulp_of_mpmath_in_float32(grid32, function, which):
     z, reference = grid32[0], grid32[which]

@@ -739,7 +739,9 @@ class BackpropClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         if self._y_type == "binary":
             z = Z[:, 0]
             return np.column_stack([backprop.sigmoid(-z), backprop.sigmoid(z)])
-        return np.exp(self._normalised_log_proba(Z))
+        # sigma(z_k) / sum_j sigma(z_j) as a softmax of the log-sigmoids: no sigma(z)
+        # underflows to 0, and no exp of a log-probability magnifies its rounding
+        return backprop.softmax(backprop.log_sigmoid(Z))
 
     @staticmethod
     def _normalised_log_proba(Z):

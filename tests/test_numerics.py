@@ -28,6 +28,7 @@ from sklearn_bp.backprop import (
     pack,
     sigmoid,
     sigmoid_gradient,
+    softmax,
 )
 
 DIGITS = 50
@@ -199,6 +200,24 @@ def test_float32_within_4_ulp_of_mpmath_in_float32(grid32, function, which):
     got = function(z)
     assert got.dtype == np.float32
     _assert_within_ulp(got, reference, np.float32, MAX_ULP, z, 5000, function.__name__)
+
+
+def test_softmax_within_a_few_ulp_of_mpmath():
+    rng = np.random.default_rng(0)
+    z = np.vstack([rng.normal(scale=5.0, size=(200, 4)),
+                   [[1000.0, 0.0, -1000.0, 3.0], [-800.0, -800.0, -801.0, -2000.0],
+                    [0.0, 0.0, 0.0, 0.0], [1e-300, -1e-300, 36.7, 36.7]]])
+    p = softmax(z)
+    assert p.shape == z.shape and p.dtype == np.float64 and p.flags.c_contiguous
+    with mpmath.workdps(DIGITS):
+        exact = np.array([[float(mpmath.exp(mpmath.mpf(float(v))) / mpmath.fsum(
+            mpmath.exp(mpmath.mpf(float(w))) for w in row)) for v in row] for row in z])
+    # Each e^{z_k - m} inherits the rounding of z_k - m, |z_k - m| 2^-53 relative at
+    # most; then the exponential, a sum of four and a division: within a few ulp more.
+    spread = np.abs(z - z.max(axis=1, keepdims=True))
+    assert np.all(np.abs(p - exact) <= (4 + spread) * 2.0 ** -52 * exact)
+    assert softmax(z.astype(np.float32)).dtype == np.float32
+    np.testing.assert_array_equal(softmax(z[0]), p[:1])  # one row
 
 
 def test_exact_at_zero():

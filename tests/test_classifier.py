@@ -93,6 +93,22 @@ def test_multiclass_logistic_outputs_are_normalised():
     assert model.score(X, y) > 0.95
 
 
+def test_multiclass_logistic_proba_where_every_sigmoid_underflows(monkeypatch):
+    X, y = load_iris(return_X_y=True)
+    model = _quiet_fit(BackpropClassifier(hidden_layer_sizes=(3,), max_iter=5,
+                                          random_state=0), X, y)
+    Z = np.array([[-1000.0, -1001.0, -1002.0], [40.0, 0.0, -800.0]])
+    monkeypatch.setattr(model, "_logits", lambda X: Z)
+    proba = model.predict_proba(X[:2])
+    # sigma(z) is e^z to double precision below z = -37; the first row's sigmoids all
+    # underflow to 0, but their ratios do not.
+    first = np.exp([0.0, -1.0, -2.0]) / np.exp([0.0, -1.0, -2.0]).sum()
+    second = np.array([1.0, 0.5, 0.0]) / 1.5  # sigma(40) = 1 - 4e-18 and e^-800 = 0
+    np.testing.assert_allclose(proba, [first, second], rtol=1e-15, atol=0)
+    np.testing.assert_allclose(np.log(proba[0]), model.predict_log_proba(X[:2])[0],
+                               rtol=1e-13)
+
+
 @pytest.mark.parametrize("y", [
     np.array([3, 1, 2, 1, 3]), np.array([0, 1, 1, 0]), np.array([-1.0, 2.0, -1.0]),
     np.array(["b", "a", "c", "a"]), np.array(["spam", "ham"], dtype=object),

@@ -935,9 +935,10 @@ def _default_n_threads(X, layer_sizes, *, gradient=True):
     as the work pays for (:func:`_useful_threads`), but no more than BLAS may use now, in
     the caller's ``threadpoolctl`` limits (so ``threadpool_limits(1)`` around a fit or a
     prediction keeps it on one core)."""
-    budget = [lib.num_threads for lib in _blas_libraries()]
-    return int(max(1, min([_useful_threads(X, layer_sizes, gradient=gradient),
-                           *budget])))
+    useful = _useful_threads(X, layer_sizes, gradient=gradient)
+    if useful == 1:  # no need to ask the BLAS libraries (microseconds, per prediction)
+        return 1
+    return int(max(1, min([useful, *(lib.num_threads for lib in _blas_libraries())])))
 
 
 def _in_threads(function, n_threads, pool):

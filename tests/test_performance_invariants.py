@@ -197,11 +197,24 @@ def test_reused_workspace_gives_bit_identical_results(n_threads, output_activati
 
 def test_blocks_hold_the_same_bytes_in_float32():
     """Blocks are sized in bytes: float32 blocks have twice the rows of float64 ones."""
-    for layer_sizes in ((100, 100, 10), (784, 256, 10), (50, 100, 1)):
+    for layer_sizes in ((100, 100, 10), (50, 100, 1), (16, 128, 4)):
         rows64 = backprop.block_rows(layer_sizes, 10**6)
         rows32 = backprop.block_rows(layer_sizes, 10**6, dtype=np.float32)
         assert rows32 == 2 * rows64
         assert rows64 * max(layer_sizes[1:]) * 8 <= 2**19
+
+
+def test_blocks_have_rows_enough_for_the_widest_product():
+    """Each block repacks every weight matrix and adds a (units x inputs) gradient term,
+    so blocks hold at least twice as many rows as the widest dense product has inputs,
+    in either dtype: 784 inputs get 1568 rows, not the 256 that 256 units' bytes allow.
+    Sparse X's first product is not a dense one, and the input stays within 16 MiB."""
+    for dtype in (np.float64, np.float32):
+        assert backprop.block_rows((784, 256, 10), 10**6, dtype=dtype) == 2 * 784
+        assert backprop.block_rows((20, 300, 400, 2), 10**6, dtype=dtype) == 2 * 400
+    assert backprop.block_rows((5000, 50, 3), 10**6) == 2**24 // (5000 * 8)
+    assert backprop.block_rows((5000, 50, 3), 10**6, row_bytes=600.0) == 2**16 // 50
+    assert backprop.block_rows((784, 256, 10), 20000, n_threads=2) == 1568
 
 
 def test_sparse_rows_are_counted_by_their_nonzeros(monkeypatch):

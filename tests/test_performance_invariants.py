@@ -214,7 +214,26 @@ def test_blocks_have_rows_enough_for_the_widest_product():
         assert backprop.block_rows((20, 300, 400, 2), 10**6, dtype=dtype) == 2 * 400
     assert backprop.block_rows((5000, 50, 3), 10**6) == 2**24 // (5000 * 8)
     assert backprop.block_rows((5000, 50, 3), 10**6, row_bytes=600.0) == 2**16 // 50
-    assert backprop.block_rows((784, 256, 10), 20000, n_threads=2) == 1568
+    assert backprop.block_rows((784, 256, 10), 20000) == 1568
+
+
+@pytest.mark.parametrize("layer_sizes, n_samples, n_threads", [
+    ((784, 256, 10), 20000, 2),  # the rule's 1568 rows make 13 blocks: 7 and 6
+    ((100, 100, 10), 100000, 2),
+    ((50, 100, 1), 10**6, 3),
+    ((64, 25, 10), 1797, 2),
+    ((5, 7, 3), 101, 4),
+])
+def test_blocks_are_dealt_evenly_to_threads(layer_sizes, n_samples, n_threads):
+    """With several threads (partial sums), block b going to sum b % n_threads, each
+    gets the same rows to within 1%, in blocks no larger than one thread's. (The rule's
+    1568-row blocks gave one of two threads 13% more rows than the other.)"""
+    rows = backprop.block_rows(layer_sizes, n_samples, n_threads=n_threads)
+    assert rows <= backprop.block_rows(layer_sizes, n_samples)
+    sizes = np.diff(np.r_[0:n_samples:rows, n_samples])
+    per_thread = [sizes[k::n_threads].sum() for k in range(n_threads)]
+    assert sum(per_thread) == n_samples
+    assert max(per_thread) - min(per_thread) <= max(n_threads, n_samples // 100)
 
 
 @pytest.mark.parametrize("activation", backprop.ACTIVATIONS)
@@ -327,7 +346,12 @@ def test_workspace_memory_is_bounded_by_the_block_size():
                     (100, 50), (100,), (10, 100), (10,)]
             sizes[n_samples, n_threads] = sum(a.nbytes for a in workspace.arrays())
     assert sizes[10_000, 1] == sizes[10_000_000, 1]
-    assert sizes[10_000, 2] == sizes[10_000_000, 2]
+    # Two threads deal the rows out evenly (a few rows per block fewer, by n_samples),
+    # never in blocks larger than one thread's.
+    bound = backprop._Workspace(layer_sizes, backprop.block_rows(layer_sizes, 10**7),
+                                np.float64, n_threads=2)
+    assert max(sizes[10_000, 2], sizes[10_000_000, 2]) <= sum(
+        a.nbytes for a in bound.arrays())
     # A few megabytes, whatever the number of samples.
     assert sizes[10_000_000, 2] < 16 * 2**20
 

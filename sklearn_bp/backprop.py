@@ -522,7 +522,7 @@ def _block_rows(layer_sizes, n_samples, n_threads, itemsize, row_bytes):
         # (measured: 20 000 x 784 rows, 256 units, two threads: 13 blocks of up to 1568
         # rows gave one thread a block more than the other; 14 of 1429 rows took 0.94x
         # to 0.96x of the time).
-        per_thread = -(-n_samples // (n_threads * rows))
+        per_thread = max(1, -(-n_samples // (n_threads * rows)))
         rows = -(-n_samples // (n_threads * per_thread))
     return int(max(1, min(n_samples, rows)))
 

@@ -236,6 +236,13 @@ def test_blocks_are_dealt_evenly_to_threads(layer_sizes, n_samples, n_threads):
     assert max(per_thread) - min(per_thread) <= max(n_threads, n_samples // 100)
 
 
+def test_block_rows_of_no_samples_is_one():
+    """block_rows is public: no samples give one row at any thread count (the even
+    dealing divided by zero blocks per thread)."""
+    for n_threads in (1, 2, 3):
+        assert backprop.block_rows((4, 3, 2), 0, n_threads=n_threads) == 1
+
+
 @pytest.mark.parametrize("activation", backprop.ACTIVATIONS)
 @pytest.mark.parametrize("derivative", [True, False])
 def test_wide_blocks_are_activated_in_column_chunks_with_the_same_bits(

@@ -44,8 +44,9 @@ How the numbers are computed
   :func:`sigmoid_gradient` also correct the rounding of ``1 + t`` (within 1.5 and 2.8
   ulp); the fit's kernel does without (within 2.5 and 3.6 ulp, measured).
 * Predictions need no ``sigma'``: in float64 they take (S1) as ``e^z / (1 + e^z)``
-  when every logit of the block is below about 708.4 (so that ``1 / (1 + e^z)`` stays a
-  normal number), in four passes instead of eight and within 3.1 ulp, measured.
+  when every logit of the block (of its chunk of columns, in wide blocks) is below about
+  708.4 (so that ``1 / (1 + e^z)`` stays a normal number), in four passes instead of
+  eight and within 3.1 ulp, measured.
 * (C2) is ``max(z, 0) - y z + log1p(e^{-|z|})``, written so that for ``y`` in {0, 1}
   nothing cancels: the cost is exact for saturated logits, right or wrong, with no
   clipping of probabilities.

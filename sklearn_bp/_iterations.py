@@ -202,10 +202,13 @@ class ValidationScore:
         self.layer_sizes, self.activation, self.dtype = layer_sizes, activation, dtype
         self.multilabel = multilabel
         self.Y = Y > 0.5
+        # Threads for the forward pass as predictions take them, within the caller's
+        # BLAS budget, read now: the fit holds BLAS at one thread while it scores.
+        self.n_threads = backprop._default_n_threads(X, layer_sizes, gradient=False)
 
     def __call__(self, theta):
         correct = correct_rows(theta, self.X, self.Y, self.layer_sizes, self.activation,
-                               self.dtype, self.multilabel)
+                               self.dtype, self.multilabel, n_threads=self.n_threads)
         return float(np.average(correct, weights=self.sample_weight))
 
 
@@ -218,11 +221,13 @@ def check_validation_weights(sample_weight):
         )
 
 
-def correct_rows(theta, X, Y, layer_sizes, activation, dtype, multilabel):
+def correct_rows(theta, X, Y, layer_sizes, activation, dtype, multilabel, n_threads=1):
     """Which rows of `X` the network ``theta`` predicts right; `Y` is the boolean
-    indicator matrix."""
+    indicator matrix. `n_threads` as in :func:`backprop.forward`, which must run with
+    BLAS at one thread."""
     coefs, intercepts = backprop.unpack(theta.astype(dtype), layer_sizes)
-    Z = backprop.forward(coefs, intercepts, X, activation=activation)
+    Z = backprop.forward(coefs, intercepts, X, activation=activation,
+                         n_threads=n_threads)
     if Z.shape[1] == 1:  # binary, one logistic unit
         return (Z[:, 0] > 0) == Y[:, 0]
     if multilabel:

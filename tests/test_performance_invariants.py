@@ -558,6 +558,33 @@ def test_predictions_take_threads_by_the_forward_flops(monkeypatch):
     assert calls == [(1, True), (budget, True)]
 
 
+def test_early_stopping_scores_with_the_threads_of_predictions(monkeypatch):
+    """Early stopping's forward pass over the held-out rows takes threads as predictions
+    do, as many as the BLAS budget allows when the fit starts (the fit then holds BLAS
+    at one thread), and scores the same with any number."""
+    X, y = _fit_data()  # 20 000 rows: 5000 held out, three blocks of the forward pass
+    calls = []
+    forward = backprop.forward
+
+    def recorded(*args, **kwargs):
+        calls.append((kwargs.get("n_threads", 1), backprop._blas_single_threaded()))
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(backprop, "forward", recorded)
+    fits = {}
+    for n_threads in (1, 3):
+        monkeypatch.setattr(backprop, "_default_n_threads",
+                            lambda X, layer_sizes, gradient=True, n=n_threads:
+                            n if not gradient else 1)
+        calls.clear()
+        fits[n_threads] = BackpropClassifier(
+            hidden_layer_sizes=(30,), early_stopping=True, validation_fraction=0.25,
+            n_iter_no_change=50, max_iter=6, random_state=0).fit(X, y)
+        assert calls == [(n_threads, True)] * fits[n_threads].n_iter_
+    assert fits[3].validation_scores_ == fits[1].validation_scores_
+    np.testing.assert_array_equal(fits[3].coefs_[0], fits[1].coefs_[0])
+
+
 @pytest.mark.parametrize("activation", backprop.ACTIVATIONS)
 def test_forward_does_not_depend_on_the_block_size(activation):
     layer_sizes = (5, 7, 4, 3)

@@ -530,6 +530,20 @@ def test_forward_threads_do_not_change_a_bit(sparse):
         backprop.forward(coefs, intercepts, X, n_threads=0)
 
 
+def _record_forward_threads(monkeypatch):
+    """A list that gets ``(n_threads, BLAS at one thread)`` for every call of
+    ``backprop.forward`` from now on."""
+    calls = []
+    forward = backprop.forward
+
+    def recorded(*args, **kwargs):
+        calls.append((kwargs.get("n_threads", 1), backprop._blas_single_threaded()))
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(backprop, "forward", recorded)
+    return calls
+
+
 def test_predictions_take_threads_by_the_forward_flops(monkeypatch):
     """Prediction takes threads of its own (BLAS at one meanwhile) when its forward
     pass is worth it, within the BLAS budget, and predicts the same bits."""
@@ -542,14 +556,7 @@ def test_predictions_take_threads_by_the_forward_flops(monkeypatch):
         assert backprop._default_n_threads(wide, layer_sizes, gradient=False) == 1
     model = BackpropClassifier(hidden_layer_sizes=(30,), max_iter=5,
                                random_state=0).fit(X[:2000], y[:2000])
-    calls = []
-    forward = backprop.forward
-
-    def recorded(*args, **kwargs):
-        calls.append((kwargs.get("n_threads", 1), backprop._blas_single_threaded()))
-        return forward(*args, **kwargs)
-
-    monkeypatch.setattr(backprop, "forward", recorded)
+    calls = _record_forward_threads(monkeypatch)
     with threadpool_limits(limits=1, user_api="blas"):
         one = model.predict_proba(wide)
     default = model.predict_proba(wide)
@@ -563,14 +570,7 @@ def test_early_stopping_scores_with_the_threads_of_predictions(monkeypatch):
     do, as many as the BLAS budget allows when the fit starts (the fit then holds BLAS
     at one thread), and scores the same with any number."""
     X, y = _fit_data()  # 20 000 rows: 5000 held out, three blocks of the forward pass
-    calls = []
-    forward = backprop.forward
-
-    def recorded(*args, **kwargs):
-        calls.append((kwargs.get("n_threads", 1), backprop._blas_single_threaded()))
-        return forward(*args, **kwargs)
-
-    monkeypatch.setattr(backprop, "forward", recorded)
+    calls = _record_forward_threads(monkeypatch)
     fits = {}
     for n_threads in (1, 3):
         monkeypatch.setattr(backprop, "_default_n_threads",

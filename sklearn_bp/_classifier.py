@@ -449,7 +449,8 @@ class BackpropClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         """
         hidden = self._hidden_sizes()
         if self.warm_start and hasattr(self, "coefs_"):
-            if y_type != self._y_type or not np.array_equal(classes, self.classes_):
+            # as lists: numpy 1.x warns when comparing labels of other types elementwise
+            if y_type != self._y_type or classes.tolist() != self.classes_.tolist():
                 raise ValueError(
                     "warm_start=True can only continue a fit on the same classes: the "
                     f"previous fit saw {self.classes_.tolist()!r}, this one "

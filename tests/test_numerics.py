@@ -498,7 +498,11 @@ def test_course_gradient_check(lam):
     assert cost == pytest.approx(J, rel=1e-14)
     expected = pack([Theta1_grad[:, 1:].T, Theta2_grad[:, 1:].T],
                     [Theta1_grad[:, 0], Theta2_grad[:, 0]])
-    np.testing.assert_allclose(grad, expected, rtol=1e-12, atol=1e-17)
+    # Entries are means of five products of up to 0.51, summed in each code's own order:
+    # eps times the sum of their sizes reaches 1.1e-16, so 3e-16 covers both orders.
+    # (numpy 1.23's BLAS put an entry of 4e-5 7e-17 from the course's: an atol of
+    # 1e-17 had asked for less than one rounding.)
+    np.testing.assert_allclose(grad, expected, rtol=1e-12, atol=3e-16)
 
     assert check_gradient(theta, X, Y, layer_sizes, alpha=lam) < 1e-9
     # check_gradient() with no arrays builds this same network.

@@ -147,27 +147,38 @@ def mlp(hidden, max_iter):
 def counting(model):
     """Wrap the objective of a fitted-to-be model so that evaluations are counted.
 
-    For ours, wrap the estimator's ``_objective`` seam; for MLPClassifier, its
+    For ours, wrap the objective that the estimator's ``_minimize`` receives; for
+    MLPClassifier, its
     ``_loss_grad_lbfgs``. Returns a list that gets one entry per evaluation and, in
     ``probe``, the first objective seen (ours) or the arguments of the first call (MLP).
     """
     calls = []
     probe = {}
-    if hasattr(model, "_objective"):
-        inner = model._objective
+    if hasattr(model, "_fit_objective"):
+        from sklearn_bp._loss import Objective
 
-        def _objective(*args, **kwargs):
-            evaluate = inner(*args, **kwargs)
+        class Counted(Objective):
+            """The fit's objective, counting its evaluations."""
 
-            def wrapped(theta):
-                probe.setdefault("evaluate", evaluate)
-                probe.setdefault("theta", np.array(theta, copy=True))
+            def __init__(self, objective):
+                self.objective = objective
+                self.loss, self.weight_sum = objective.loss, objective.weight_sum
+
+            def partial_sums(self, theta):
                 calls.append(1)
-                return evaluate(theta)
+                return self.objective.partial_sums(theta)
 
-            return wrapped
+            def close(self):
+                self.objective.close()
 
-        model._objective = _objective
+        inner = model._minimize
+
+        def _minimize(theta0, objective, **kwargs):
+            probe.setdefault("evaluate", objective)
+            probe.setdefault("theta", np.array(theta0, copy=True))
+            return inner(theta0, Counted(objective), **kwargs)
+
+        model._minimize = _minimize
     else:
         inner = model._loss_grad_lbfgs
 
@@ -277,7 +288,7 @@ def per_evaluation(X, y, hidden, repeat):
     """Median ms per evaluation for ours (default and variants) and MLPClassifier."""
     from sklearn.preprocessing import LabelBinarizer
 
-    from sklearn_bp import backprop
+    from sklearn_bp._loss import NetworkLoss, Workspace
 
     def our_objective(X):
         """The estimator's objective on `X`, built exactly as fit builds it (a fit of
@@ -299,18 +310,16 @@ def per_evaluation(X, y, hidden, repeat):
     # column-major, as the estimator hands it to the kernel
     Y = np.asfortranarray(LabelBinarizer().fit_transform(y), dtype=X.dtype)
     layer_sizes = (X.shape[1], hidden, Y.shape[1])
+    loss = NetworkLoss(layer_sizes, output_activation=out, alpha=1e-4, dtype=X.dtype)
     workspaces = {}
 
     def variant(n_threads):
         if n_threads not in workspaces:
-            rows = backprop.block_rows(layer_sizes, X.shape[0], n_threads=n_threads,
-                                       dtype=X.dtype, row_bytes=backprop._row_bytes(X))
-            workspaces[n_threads] = backprop._Workspace(layer_sizes, rows, X.dtype,
-                                                        n_threads=n_threads)
-        return lambda: backprop.cost_and_gradient(
-            theta, X, Y, layer_sizes, alpha=1e-4, output_activation=out,
-            n_threads=n_threads, workspace=workspaces[n_threads],
-        )
+            rows, _, _ = loss.plan(X, n_sums=n_threads, n_threads=n_threads)
+            workspaces[n_threads] = Workspace(layer_sizes, rows, X.dtype,
+                                              n_threads=n_threads)
+        return lambda: loss.loss_gradient(theta, X, Y, n_threads=n_threads,
+                                          workspace=workspaces[n_threads])
 
     functions = {
         "ours": (1, lambda: evaluate(theta)),  # BLAS at 1 thread, as in fit's minimize

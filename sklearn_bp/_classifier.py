@@ -1,12 +1,9 @@
 """BackpropClassifier: a multilayer perceptron fitted by backpropagation and L-BFGS-B."""
 
-import contextlib
-import sys
 import warnings
 from numbers import Integral, Real
 
 import numpy as np
-import scipy.sparse as sp
 from scipy.optimize import minimize
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
@@ -20,11 +17,10 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from . import _iterations, backprop
-from ._iterations import SOLVER_METHODS, CallbackSupportMixin
+from . import _monitor, _targets, backprop
+from ._loss import NetworkLoss
+from ._monitor import MAX_FUN_DEFAULT, SOLVER_METHODS, CallbackSupportMixin
 from ._version import __version__
-
-_MAX_FUN_DEFAULT = 15000
 
 
 def _docs_version(version):
@@ -58,33 +54,6 @@ def _reject_dask_collections(*arrays):
                 "process's memory. Use sklearn_bp.dask.DaskBackpropClassifier to fit on "
                 "the Dask workers, or pass in-memory arrays (for example X.compute())."
             )
-
-
-def _indicator_matrix(y, y_type, output_activation, classes=None):
-    """``(classes, Y)``: the classes of the labels `y` and their 0/1 matrix ``Y`` of
-    shape (n_samples, n_outputs), in float64, encoded as scikit-learn's
-    ``LabelBinarizer`` encodes them, then widened for a softmax output.
-
-    `y_type` is `y`'s ``type_of_target``. Binary and multiclass labels give the sorted
-    distinct labels as classes, one column per class, and for two classes one column,
-    for the second, or with ``output_activation="softmax"`` both. A multilabel indicator
-    matrix is ``Y`` as it is, with classes ``0, ..., n_labels - 1``. Given `classes`
-    (the classes of all of the data, when `y` is one block of it), the rows are encoded
-    against them. The estimator and the dask estimator's blocks both encode here.
-    """
-    if y_type == "multilabel-indicator":
-        Y = np.asarray(y.toarray() if sp.issparse(y) else y, dtype=np.float64)
-        return np.arange(Y.shape[1]) if classes is None else classes, Y
-    # One np.unique (LabelBinarizer took 2.5 ms of a 33 ms fit on digits, this 0.1 ms)
-    if classes is None:
-        classes, index = np.unique(y, return_inverse=True)
-    else:
-        index = np.searchsorted(classes, y)
-    Y = np.zeros((index.shape[0], classes.shape[0]))
-    Y[np.arange(index.shape[0]), index.reshape(-1)] = 1.0
-    if y_type == "binary" and output_activation != "softmax":
-        Y = Y[:, 1:]
-    return classes, Y
 
 
 class BackpropClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
@@ -288,7 +257,7 @@ class BackpropClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         alpha=1e-4,
         class_weight=None,
         max_iter=200,
-        max_fun=_MAX_FUN_DEFAULT,
+        max_fun=MAX_FUN_DEFAULT,
         tol=1e-4,
         early_stopping=False,
         validation_fraction=0.1,
@@ -369,7 +338,7 @@ class BackpropClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
                 "classes, which cannot describe multilabel targets; use "
                 "output_activation='logistic' for them."
             )
-        classes, Y = _indicator_matrix(y, y_type, self.output_activation)
+        classes, Y = _targets.indicator_matrix(y, y_type, self.output_activation)
         if classes.shape[0] < 2:
             raise ValueError(
                 "BackpropClassifier needs samples of at least 2 classes in the data, "
@@ -417,37 +386,45 @@ class BackpropClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         validation = None
         if self.early_stopping:
             rng = check_random_state(self.random_state)
-            train, held_out = _iterations.validation_split(
+            train, held_out = _monitor.validation_split(
                 y, y_type, self.validation_fraction,
-                _iterations.split_random_state(self.random_state, rng),
+                _monitor.split_random_state(self.random_state, rng),
             )
             sw_held_out = None if sample_weight is None else sample_weight[held_out]
             validation = (X[held_out], Y[held_out], sw_held_out)
             X, Y, y = X[train], Y[train], y[train]
             sample_weight = None if sample_weight is None else sample_weight[train]
             X_given, y_given = _safe_indexing(X_given, train), _safe_indexing(y_given, train)
-        weights = _iterations.training_weights(
+        weights = _targets.training_weights(
             self.class_weight, y_type, classes, y, sample_weight
         )
+        loss = self._loss((X.shape[1], *self._hidden_sizes(), Y.shape[1]), X.dtype)
+        if validation is not None:
+            validation = _monitor.ValidationScore(
+                loss, *validation, multilabel=y_type == "multilabel-indicator")
         metadata = None if sample_weight is None else {"sample_weight": sample_weight}
-        return self._fit_targets(
-            X, Y, weights, y_type, classes, validation=validation,
+        return self._fit_objective(
+            loss.objective(X, Y, weights), y_type, classes, validation=validation,
             callback_data=(X_given, y_given, metadata),
         )
 
-    def _fit_targets(self, X, Y, sample_weight, y_type, classes, *, validation=None,
-                     callback_data=None):
+    def _loss(self, layer_sizes, dtype):
+        """The network's loss object (:mod:`sklearn_bp._loss`), computing in `dtype`."""
+        return NetworkLoss(layer_sizes, activation=self.activation,
+                           output_activation=self.output_activation, alpha=self.alpha,
+                           dtype=dtype)
+
+    def _fit_objective(self, objective, y_type, classes, *, validation=None,
+                       callback_data=None):
         """The part of ``fit`` after validation: initialise, minimise, set attributes.
 
-        It reads only ``X.shape`` and ``X.dtype`` and hands `X`, `Y` and `sample_weight`
-        (the class weights already multiplied in) on to ``_objective``, so a subclass
-        that keeps its data elsewhere (:mod:`sklearn_bp.dask`) passes stand-ins with that
-        shape and dtype. `validation` is early stopping's held-out ``(X, Y,
-        sample_weight)``, or a function ``theta -> score`` that scores them elsewhere;
-        `callback_data` the ``(X, y, metadata)`` shown to scikit-learn's callbacks (None:
-        the callbacks see no data).
+        `objective` is the cost and gradient on the training rows, wherever they are (an
+        ``Objective`` of :mod:`sklearn_bp._loss`, whose ``loss`` gives the layer sizes
+        and the dtype); `validation` early stopping's score ``theta -> accuracy`` on the
+        held-out rows, or None; `callback_data` the ``(X, y, metadata)`` shown to
+        scikit-learn's callbacks (None: the callbacks see no data).
         """
-        hidden = self._hidden_sizes()
+        layer_sizes, dtype = objective.loss.layer_sizes, objective.loss.dtype
         if self.warm_start and hasattr(self, "coefs_"):
             # as lists: numpy 1.x warns when comparing labels of other types elementwise
             if y_type != self._y_type or classes.tolist() != self.classes_.tolist():
@@ -456,7 +433,6 @@ class BackpropClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
                     f"previous fit saw {self.classes_.tolist()!r}, this one "
                     f"{classes.tolist()!r}. Set warm_start=False to start afresh."
                 )
-            layer_sizes = (X.shape[1], *hidden, Y.shape[1])
             if tuple(self._layer_sizes()) != layer_sizes:
                 raise ValueError(
                     "warm_start=True needs the same network: the previous fit had layer "
@@ -465,23 +441,17 @@ class BackpropClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
                 )
             theta0 = backprop.pack(self.coefs_, self.intercepts_).astype(np.float64)
         else:
-            layer_sizes = (X.shape[1], *hidden, Y.shape[1])
             rng = check_random_state(self.random_state)
-            theta0 = _glorot_init(layer_sizes, self.activation, X.dtype, rng)
+            theta0 = _glorot_init(layer_sizes, self.activation, dtype, rng)
             theta0 = theta0.astype(np.float64)
 
         fitted = {
-            "classes_": classes, "_y_type": y_type, "n_outputs_": Y.shape[1],
+            "classes_": classes, "_y_type": y_type, "n_outputs_": layer_sizes[-1],
             "n_layers_": len(layer_sizes), "out_activation_": self.output_activation,
         }
-        if validation is not None and not callable(validation):
-            validation = _iterations.ValidationScore(
-                *validation, layer_sizes, self.activation, X.dtype,
-                multilabel=y_type == "multilabel-indicator",
-            )
         X_seen, y_seen, metadata = callback_data or (None, None, None)
         callback_ctx = bridge = None
-        if _iterations.CALLBACKS_SUPPORTED:
+        if _monitor.CALLBACKS_SUPPORTED:
             callback_ctx = self._init_callback_context(max_subtasks=self.max_iter + 1)
             callback_ctx.call_on_fit_task_begin(
                 estimator=self, X=X_seen, y=y_seen, metadata=metadata
@@ -489,26 +459,24 @@ class BackpropClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
             if getattr(self, "_skl_callbacks", None):
 
                 def reconstruct(theta, n_iter, loss_curve):
-                    coefs, intercepts = backprop.unpack(theta.astype(X.dtype), layer_sizes)
+                    coefs, intercepts = backprop.unpack(theta.astype(dtype), layer_sizes)
                     attributes = dict(fitted, coefs_=coefs, intercepts_=intercepts,
                                       n_iter_=n_iter, loss_curve_=loss_curve)
                     if loss_curve:
                         attributes["loss_"] = loss_curve[-1]
                     return attributes
 
-                bridge = _iterations.CallbackBridge(
+                bridge = _monitor.CallbackBridge(
                     callback_ctx, self, X_seen, y_seen, metadata, reconstruct,
                     f"{self.solver}-iter", theta0,
                 )
 
-        outcome = self._minimize(
-            theta0, X, Y, layer_sizes, sample_weight, validation=validation, bridge=bridge
-        )
+        outcome = self._minimize(theta0, objective, validation=validation, bridge=bridge)
 
         for name, value in fitted.items():
             setattr(self, name, value)
         self.coefs_, self.intercepts_ = backprop.unpack(
-            outcome["theta"].astype(X.dtype), layer_sizes
+            outcome["theta"].astype(dtype), layer_sizes
         )
         self.n_iter_ = outcome["n_iter"]
         self.loss_ = outcome["loss"]
@@ -525,7 +493,7 @@ class BackpropClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
     def _solver_options(self):
         """scipy's method and options for `solver`; refuses options it cannot honour."""
         method = SOLVER_METHODS[self.solver]
-        if self.solver in ("cg", "bfgs") and self.max_fun != _MAX_FUN_DEFAULT:
+        if self.solver in ("cg", "bfgs") and self.max_fun != MAX_FUN_DEFAULT:
             raise ValueError(
                 f"solver={self.solver!r} (scipy's {method}) has no limit on the number of "
                 f"cost evaluations, so max_fun={self.max_fun} cannot be honoured. Leave "
@@ -539,43 +507,7 @@ class BackpropClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
             options["maxfun"] = self.max_fun
         return method, options
 
-    def _objective(self, X, Y, layer_sizes, sample_weight):
-        """``theta -> (cost, grad)`` for ``minimize(jac=True)``; it never writes to self.
-
-        The one place that says where the cost and gradient are computed: subclasses
-        (for example a distributed evaluator) override it and keep everything else.
-        """
-        # Partial sums over row blocks: as many as the machine's cores and the data pay
-        # for, whatever the BLAS limits, so that every thread setting gives the same
-        # bits. Threads: one per partial sum, within the caller's BLAS thread budget
-        # (read here, before _minimize holds BLAS at one thread).
-        n_sums = backprop._useful_threads(X, layer_sizes)
-        n_threads = backprop._default_n_threads(X, layer_sizes)
-        dtype = backprop._work_dtype(X)
-        rows = backprop.block_rows(layer_sizes, X.shape[0], n_threads=n_sums,
-                                   dtype=dtype, row_bytes=backprop._row_bytes(X))
-        if rows >= X.shape[0] and not sp.issparse(X):
-            # One block: a column-major copy (of at most one block's input) makes
-            # the first layer's product faster (measured: 1.5x for digits' X @ W).
-            X = np.asfortranarray(X, dtype=dtype)
-        Y = np.asfortranarray(Y)  # the layout of the kernel's buffers (backprop.partial_sums)
-        workspace = None  # buffers (and threads) reused by every evaluation of this fit
-
-        def objective(theta):
-            nonlocal workspace
-            if workspace is None:
-                workspace = backprop._Workspace(layer_sizes, rows, dtype,
-                                                n_threads=n_threads, n_sums=n_sums)
-            return backprop.cost_and_gradient(
-                theta, X, Y, layer_sizes, alpha=self.alpha, sample_weight=sample_weight,
-                activation=self.activation, output_activation=self.output_activation,
-                workspace=workspace, n_threads=n_threads, n_sums=n_sums,
-            )
-
-        return objective
-
-    def _minimize(self, theta0, X, Y, layer_sizes, sample_weight, *, validation=None,
-                  bridge=None):
+    def _minimize(self, theta0, objective, *, validation=None, bridge=None):
         """One ``scipy.optimize.minimize`` call with the method of `solver`.
 
         Returns a dict: ``theta`` (the weights to keep), ``loss`` (their cost),
@@ -586,15 +518,14 @@ class BackpropClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         (the best-scoring one with early stopping).
         """
         method, options = self._solver_options()
-        evaluate = self._objective(X, Y, layer_sizes, sample_weight)
-        monitor = _iterations.IterationMonitor(
-            evaluate, theta0, max_iter=self.max_iter if self.solver == "tnc" else None,
+        monitor = _monitor.IterationMonitor(
+            objective, theta0, max_iter=self.max_iter if self.solver == "tnc" else None,
             verbose=self.verbose, validation=validation, tol=self.tol,
             n_iter_no_change=self.n_iter_no_change, bridge=bridge,
         )
 
-        def objective(theta):
-            cost, grad = evaluate(theta)
+        def fun(theta):
+            cost, grad = objective(theta)
             if not (np.isfinite(cost) and np.all(np.isfinite(grad))):
                 raise ValueError(
                     "The cost or its gradient became non-finite (inf or NaN) during the "
@@ -607,14 +538,12 @@ class BackpropClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
 
         result = stopped = None
         try:
-            # BLAS at one thread: its threads slow these small products and scipy's
-            # L-BFGS-B down many times; the objective's own threads use the cores.
-            with backprop._blas_limit(1):
+            with objective:  # its evaluation session: threads, BLAS at one thread
                 result = minimize(
-                    objective, theta0, method=method, jac=True,
+                    fun, theta0, method=method, jac=True,
                     callback=monitor.scipy_callback(method), options=options,
                 )
-        except (_iterations.StopFit, KeyboardInterrupt) as exc:
+        except (_monitor.StopFit, KeyboardInterrupt) as exc:
             if monitor.n_iter == 0:
                 raise  # nothing completed, nothing to keep
             stopped = exc
@@ -691,12 +620,9 @@ class BackpropClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         X = validate_data(
             self, X, accept_sparse="csr", dtype=(np.float64, np.float32), reset=False
         )
-        # Threads of our own over row blocks, with BLAS at one thread meanwhile, when
-        # the data pay for them (measured: see docs/performance.rst).
-        n_threads = backprop._default_n_threads(X, self._layer_sizes(), gradient=False)
-        with backprop._blas_limit(1) if n_threads > 1 else contextlib.nullcontext():
-            Z = backprop.forward(self.coefs_, self.intercepts_, X,
-                                 activation=self.activation, n_threads=n_threads)
+        loss = NetworkLoss(self._layer_sizes(), activation=self.activation,
+                           output_activation=self.out_activation_, dtype=X.dtype)
+        Z = loss.forward(self.coefs_, self.intercepts_, X)
         return Z.astype(np.float64, copy=False)
 
     def decision_function(self, X):

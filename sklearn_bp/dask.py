@@ -2,17 +2,19 @@
 
 The cost (C1) and its gradient (G1), (G2) are sums over samples. ``fit`` keeps the rows as
 blocks persisted on the Dask workers; each evaluation sends the weights ``theta`` to the
-workers once, every block's :func:`~sklearn_bp.backprop.partial_sums` are computed where
-the block lives, and the driver adds them in block order and calls
-:func:`~sklearn_bp.backprop.finish` once. L-BFGS-B itself runs on the driver, exactly as
-in :class:`~sklearn_bp.BackpropClassifier`, so a distributed fit follows the same path as
-an in-process one up to rounding.
+workers once, every block's partial sums (:func:`~sklearn_bp.backprop.partial_sums`) are
+computed where the block lives, and the driver adds them in block order and normalises
+them once (:func:`~sklearn_bp.backprop.combine_partial_sums`). This is the estimators'
+loss object (:mod:`sklearn_bp._loss`) with its rows on the workers: L-BFGS-B itself runs
+on the driver, exactly as in :class:`~sklearn_bp.BackpropClassifier`, so a distributed fit
+follows the same path as an in-process one up to rounding.
 
 This module needs the ``dask`` extra: ``python -m pip install "sklearn_bp[dask]"``.
 """
 
 import copy
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 from sklearn.base import _fit_context
@@ -39,8 +41,10 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         'python -m pip install "sklearn_bp[dask]".'
     ) from exc
 
-from . import _iterations, backprop
-from ._classifier import _MAX_FUN_DEFAULT, BackpropClassifier, _indicator_matrix
+from . import _monitor, _targets, backprop
+from ._classifier import BackpropClassifier
+from ._loss import Objective
+from ._monitor import MAX_FUN_DEFAULT
 
 __all__ = ["DaskBackpropClassifier"]
 
@@ -69,21 +73,36 @@ def _check_block(X, y, sample_weight, ravel_y):
     return X, y, sample_weight
 
 
+class _BlockSummary(NamedTuple):
+    """What the driver needs to know of one validated block."""
+
+    n_rows: int
+    n_features: int
+    dtype: np.dtype
+    weight_sum: float
+    #: distinct labels (or, for multilabel targets, distinct label rows)
+    labels: np.ndarray
+    #: for class labels and class_weight, ``_targets.class_totals`` of the block
+    class_totals: tuple = None
+
+
 def _summarise_block(block, totals):
-    """Rows, features, dtype, weight sum and distinct labels (or label rows) of a block,
-    and with `totals`, for class labels, their ``_iterations.class_totals``."""
+    """The :class:`_BlockSummary` of a block ``(X, y, sample_weight)``; with `totals`,
+    for class labels, their class totals."""
     X, y, sample_weight = block
     n_rows = X.shape[0]
     weight_sum = (float(n_rows) if sample_weight is None
                   else float(np.sum(sample_weight, dtype=np.float64)))
+    summary = _BlockSummary(n_rows, X.shape[1], X.dtype, weight_sum, None)
     if y.ndim == 2:
-        return n_rows, X.shape[1], X.dtype, weight_sum, np.unique(y, axis=0), None
+        return summary._replace(labels=np.unique(y, axis=0))
     if not totals:
-        return n_rows, X.shape[1], X.dtype, weight_sum, np.unique(y), None
+        return summary._replace(labels=np.unique(y))
     labels, index = np.unique(y, return_inverse=True)
     weights = np.ones(n_rows) if sample_weight is None else sample_weight
-    totals = _iterations.class_totals(index.ravel(), labels.shape[0], weights)
-    return n_rows, X.shape[1], X.dtype, weight_sum, labels, totals
+    return summary._replace(
+        labels=labels,
+        class_totals=_targets.class_totals(index.ravel(), labels.shape[0], weights))
 
 
 def _rows(block, rows):
@@ -97,20 +116,20 @@ def _labels_and_weights(block):
 
 
 def _encode_block(block, held, targets, dtype, per_class=None):
-    """The block's indicator matrix ``Y``, encoded as ``BackpropClassifier._targets``
-    encodes all of y (`targets` is ``(y_type, output_activation, classes)`` of all of
-    y), and its sample weights times the weights of their classes (`per_class`, in the
-    order of the classes), as ``BackpropClassifier.fit`` multiplies them in. The rows
-    `held` out for early stopping are left out."""
+    """The block's indicator matrix ``Y``, encoded as ``BackpropClassifier`` encodes all
+    of y (`targets` is ``(y_type, output_activation, classes)`` of all of y), and its
+    sample weights times the weights of their classes (`per_class`, in the order of the
+    classes), as ``BackpropClassifier.fit`` multiplies them in. The rows `held` out for
+    early stopping are left out."""
     if held is not None:
         block = _rows(block, ~held)
     X, y, sample_weight = block
     y_type, output_activation, classes = targets
-    _, Y = _indicator_matrix(y, y_type, output_activation, classes)
+    _, Y = _targets.indicator_matrix(y, y_type, output_activation, classes)
     if per_class is not None:
         weights = np.ones(y.shape[0]) if sample_weight is None else sample_weight
         sample_weight = weights * per_class[np.searchsorted(classes, y)]
-    # Y column-major, the layout of the kernel's buffers (backprop.partial_sums)
+    # Y column-major, the layout of the kernel's buffers
     return X.astype(dtype, copy=False), np.asfortranarray(Y, dtype=dtype), sample_weight
 
 
@@ -118,31 +137,27 @@ def _held_out_block(block, held, targets, dtype):
     """The rows `held` out for early stopping, as ``(X, Y > 0.5, sample_weight)``
     (`targets` as in :func:`_encode_block`)."""
     X, y, sample_weight = _rows(block, held)
-    _, Y = _indicator_matrix(y, *targets)
+    _, Y = _targets.indicator_matrix(y, *targets)
     return X.astype(dtype, copy=False), Y > 0.5, sample_weight
 
 
-def _block_correct(block, theta, layer_sizes, activation, dtype, multilabel):
+def _block_correct(block, theta, loss, multilabel):
     """``(sum of the weights of the rows predicted right, sum of the weights)``; counts
     without weights, so that their ratio is the in-process accuracy exactly."""
     X, Y, sample_weight = block
-    correct = _iterations.correct_rows(theta, X, Y, layer_sizes, activation, dtype,
-                                       multilabel)
+    correct = _monitor.correct_rows(loss, theta, X, Y, multilabel)
     if sample_weight is None:
         return int(np.count_nonzero(correct)), correct.shape[0]
     return float(np.dot(correct, sample_weight)), float(np.sum(sample_weight))
 
 
-def _block_partial_sums(block, theta, layer_sizes, activation, output_activation):
+def _block_partial_sums(block, theta, loss):
     X, Y, sample_weight = block
-    return backprop.partial_sums(
-        theta, X, Y, layer_sizes, sample_weight=sample_weight, activation=activation,
-        output_activation=output_activation,
-    )
+    return loss.partial_sums(theta, X, Y, sample_weight)
 
 
 def _add_partial_sums(a, b):
-    return a[0] + b[0], a[1] + b[1]
+    return backprop.PartialSums(a.loss + b.loss, a.gradient + b.gradient)
 
 
 def _apply(block, model, method):
@@ -150,78 +165,76 @@ def _apply(block, model, method):
 
 
 # ----------------------------------------------------------------------------------------
-# The data on the workers.
+# The data on the workers, and the objective over them.
 # ----------------------------------------------------------------------------------------
 
 
-class _RowBlocks:
-    """Validated row blocks ``(X_i, Y_i, sample_weight_i)`` persisted on the workers.
+class _TrainingBlocks(NamedTuple):
+    """Validated, encoded row blocks persisted on the workers, and what fit needs to
+    know of them."""
 
-    To ``BackpropClassifier._fit_targets`` it stands in for ``X``: it has the ``shape``
-    and ``dtype`` of the data; ``targets`` (a read-only view of one zero) stands in for
-    ``Y`` with its shape.
+    client: object
+    #: futures of the training blocks ``(X_i, Y_i, sample_weight_i)``
+    futures: list
+    #: futures of early stopping's held-out blocks ``(X_i, Y_i > 0.5, sample_weight_i)``
+    held_out: list
+    n_features: int
+    n_outputs: int
+    dtype: type
+    #: ``S``, the training rows' total weight
+    weight_sum: float
+    y_type: str
+    classes: np.ndarray
+
+
+class BlockObjective(Objective):
+    """The loss object's objective over row blocks held by Dask workers.
+
+    Each evaluation sends ``theta`` to the workers once; every block's partial sums are
+    computed where the block lives, by the same loss object as in-process, and added in
+    block order on this process (or in a fixed pairwise tree on the workers when the
+    partial gradients are large), so the result does not depend on timing.
     """
 
-    def __init__(self, client, futures, shape, dtype, weight_sum, y_type, classes,
-                 n_outputs, held_out=None):
-        self.client = client
-        self.futures = futures
-        self.held_out = held_out  # early stopping's rows, (X, Y > 0.5, sample_weight)
-        self.shape = shape
-        self.dtype = np.dtype(dtype)
-        self.weight_sum = weight_sum
-        self.y_type = y_type
-        self.classes = classes
-        self.targets = np.broadcast_to(np.zeros((), self.dtype), (shape[0], n_outputs))
+    def __init__(self, loss, blocks):
+        self.loss, self.client, self.futures = loss, blocks.client, blocks.futures
+        self.weight_sum = blocks.weight_sum
 
-    def release(self):
-        """Drop the references to the blocks; the workers then free them."""
-        self.futures = []
-        self.held_out = None
-
-    def validation_score(self, layer_sizes, activation):
-        """Early stopping's score, ``theta -> accuracy`` on the held-out rows (scored
-        where they are); None without early stopping."""
-        if self.held_out is None:
-            return None
-        client, dtype = self.client, self.dtype
-        multilabel = self.y_type == "multilabel-indicator"
-
-        def score(theta):
-            theta_future = client.scatter(theta, broadcast=True, hash=False)
-            parts = client.gather(client.map(
-                _block_correct, self.held_out, theta=theta_future,
-                layer_sizes=tuple(layer_sizes), activation=activation, dtype=dtype,
-                multilabel=multilabel, pure=False,
-            ))
-            return float(sum(p[0] for p in parts) / sum(p[1] for p in parts))
-
-        return score
-
-    def partial_sums(self, theta, layer_sizes, activation, output_activation):
-        """``(loss_sum, grad_sum)`` over all blocks: sent ``theta`` once, added in order."""
+    def partial_sums(self, theta):
         client = self.client
         theta_future = client.scatter(theta, broadcast=True, hash=False)
-        parts = client.map(
-            _block_partial_sums, self.futures, theta=theta_future,
-            layer_sizes=tuple(layer_sizes), activation=activation,
-            output_activation=output_activation, pure=False,
-        )
-        grad_bytes = backprop.n_params(layer_sizes) * self.dtype.itemsize
+        parts = client.map(_block_partial_sums, self.futures, theta=theta_future,
+                           loss=self.loss, pure=False)
+        grad_bytes = self.loss.n_params * self.loss.dtype.itemsize
         if len(parts) > 2 and len(parts) * grad_bytes > _TREE_REDUCE_BYTES:
             # A fixed pairwise tree: deterministic, and the driver receives one vector.
             while len(parts) > 1:
                 pairs = [parts[i:i + 2] for i in range(0, len(parts), 2)]
                 parts = [client.submit(_add_partial_sums, *pair, pure=False)
                          if len(pair) == 2 else pair[0] for pair in pairs]
-        loss_sum, grad_sum = 0.0, None
-        for block_loss, block_grad in client.gather(parts):
-            loss_sum += block_loss
-            if grad_sum is None:
-                grad_sum = np.array(block_grad)  # a writable copy
-            else:
-                grad_sum += block_grad
-        return loss_sum, grad_sum
+        return client.gather(parts)
+
+    def close(self):
+        """Drop the references to the blocks; the workers then free them."""
+        self.futures = []
+
+
+class _BlockValidationScore:
+    """Early stopping's score, ``theta -> accuracy`` on the held-out blocks, scored
+    where they are."""
+
+    def __init__(self, loss, blocks):
+        self.loss, self.client, self.held_out = loss, blocks.client, blocks.held_out
+        self.multilabel = blocks.y_type == "multilabel-indicator"
+
+    def __call__(self, theta):
+        client = self.client
+        theta_future = client.scatter(theta, broadcast=True, hash=False)
+        parts = client.gather(client.map(
+            _block_correct, self.held_out, theta=theta_future, loss=self.loss,
+            multilabel=self.multilabel, pure=False,
+        ))
+        return float(sum(p[0] for p in parts) / sum(p[1] for p in parts))
 
 
 def _is_dask_frame(obj):
@@ -462,7 +475,7 @@ class DaskBackpropClassifier(BackpropClassifier):
         alpha=1e-4,
         class_weight=None,
         max_iter=200,
-        max_fun=_MAX_FUN_DEFAULT,
+        max_fun=MAX_FUN_DEFAULT,
         tol=1e-4,
         early_stopping=False,
         validation_fraction=0.1,
@@ -546,19 +559,47 @@ class DaskBackpropClassifier(BackpropClassifier):
         self._solver_options()  # refuse options the solver cannot honour, before any work
         client = self._get_client()
         blocks = self._persist_blocks(client, X, y, sample_weight)
+        loss = self._loss((blocks.n_features, *self._hidden_sizes(), blocks.n_outputs),
+                          blocks.dtype)
+        objective = BlockObjective(loss, blocks)
+        validation = None if blocks.held_out is None else _BlockValidationScore(loss, blocks)
         try:
-            layer_sizes = (blocks.shape[1], *self._hidden_sizes(), blocks.targets.shape[1])
-            return self._fit_targets(
-                blocks, blocks.targets, None, blocks.y_type, blocks.classes,
-                validation=blocks.validation_score(layer_sizes, self.activation),
-            )
-        finally:
-            blocks.release()
+            return self._fit_objective(objective, blocks.y_type, blocks.classes,
+                                       validation=validation)
+        finally:  # drop the references to the blocks: the workers then free them
+            objective.close()
+            if validation is not None:
+                validation.held_out = []
 
     def _persist_blocks(self, client, X, y, sample_weight):
-        """Validate the data block by block on the workers and keep the blocks there."""
+        """The data as validated, encoded row blocks persisted on the workers: a
+        :class:`_TrainingBlocks`. Four steps: validate the blocks where they are,
+        summarise them here, split off early stopping's rows (or weigh the classes),
+        encode the targets on the workers."""
         # Feature names from the columns, without computing anything.
         _check_feature_names(self, X._meta if _is_dask_frame(X) else X, reset=True)
+        checked = self._validated_blocks(client, X, y, sample_weight)
+        # Class totals for class_weight; with early stopping they come from the training
+        # rows only, counted after the split.
+        totals = self.class_weight is not None and not self.early_stopping
+        summaries = client.gather(client.map(_summarise_block, checked, totals=totals,
+                                             pure=False))
+        n_features, dtype, weight_sum = self._check_summaries(summaries)
+        self.n_features_in_ = n_features
+        y_type, classes, n_outputs = self._classes_of(summaries)
+        kept = [f for f, s in zip(checked, summaries) if s.n_rows > 0]
+        del checked
+        held, per_class, weight_sum = self._split(client, kept, summaries, y_type, classes,
+                                                  weight_sum)
+        futures, held_out = self._encode(client, kept, held,
+                                         (y_type, self.output_activation, classes), dtype,
+                                         per_class)
+        return _TrainingBlocks(client, futures, held_out, n_features, n_outputs, dtype,
+                               weight_sum, y_type, classes)
+
+    def _validated_blocks(self, client, X, y, sample_weight):
+        """Futures of the row blocks ``(X_i, y_i, sample_weight_i)``, each validated
+        where it is, as ``BackpropClassifier.fit`` validates all of the data."""
         x_pieces, lengths = _row_blocks_of_X(X, client)
         n_blocks = len(x_pieces)
         if lengths is None and not all(
@@ -577,23 +618,18 @@ class DaskBackpropClassifier(BackpropClassifier):
                 "A column-vector y was passed when a 1d array was expected. Please "
                 "change the shape of y to (n_samples, ), for example using ravel().",
                 DataConversionWarning,
-                stacklevel=4,  # _persist_blocks, fit, _fit_context's wrapper, the caller
+                stacklevel=5,  # here, _persist_blocks, fit, _fit_context, the caller
             )
-
-        checked = client.compute(
+        return client.compute(
             [dask.delayed(_check_block)(xi, yi, wi, ravel_y)
              for xi, yi, wi in zip(x_pieces, y_pieces, w_pieces)]
         )
-        del x_pieces, y_pieces, w_pieces
-        # Class totals for class_weight; with early stopping they come from the training
-        # rows only, counted after the split.
-        totals = self.class_weight is not None and not self.early_stopping
-        summaries = client.gather(client.map(_summarise_block, checked, totals=totals,
-                                             pure=False))
-        n_rows = [s[0] for s in summaries]
-        n_samples = int(sum(n_rows))
-        n_features = {s[1] for s in summaries}
-        if n_samples == 0:
+
+    @staticmethod
+    def _check_summaries(summaries):
+        """``(n_features, dtype, weight_sum)`` of all blocks, checked as a whole."""
+        n_features = {s.n_features for s in summaries}
+        if sum(s.n_rows for s in summaries) == 0:
             raise ValueError(
                 "Found array with 0 sample(s) while a minimum of 1 is required by "
                 "DaskBackpropClassifier."
@@ -603,64 +639,70 @@ class DaskBackpropClassifier(BackpropClassifier):
                 "The row blocks of X have different numbers of columns, "
                 f"{sorted(n_features)}; every row of X needs the same features."
             )
-        self.n_features_in_ = n_features = n_features.pop()
-        dtype = (np.float32 if all(s[2] == np.float32 for s in summaries)
+        dtype = (np.float32 if all(s.dtype == np.float32 for s in summaries)
                  else np.float64)
-        weight_sum = float(sum(s[3] for s in summaries))
+        weight_sum = float(sum(s.weight_sum for s in summaries))
         if not weight_sum > 0:
             raise ValueError(
                 "Every training sample has sample_weight 0, so there is nothing to fit."
             )
+        return n_features.pop(), dtype, weight_sum
 
-        # Classes from the distinct labels of every block, as BackpropClassifier finds
-        # them from the whole of y.
-        labels = [s[4] for s in summaries if s[0] > 0]
+    def _classes_of(self, summaries):
+        """``(y_type, classes, n_outputs)`` from the distinct labels of every block, as
+        BackpropClassifier finds them from the whole of y."""
+        labels = [s.labels for s in summaries if s.n_rows > 0]
         if labels[0].ndim == 2:
             distinct = np.unique(np.concatenate(labels), axis=0)
         else:
             distinct = np.unique(np.concatenate(labels))
         check_classification_targets(distinct)
         y_type, classes, Y_distinct = self._targets(distinct)
-        targets = (y_type, self.output_activation, classes)
-        kept = [f for f, m in zip(checked, n_rows) if m > 0]
-        per_class = held = None
-        if self.early_stopping:
-            held, per_class, weight_sum = self._early_stopping_split(
-                client, kept, [m for m in n_rows if m > 0], y_type, classes)
-            n_samples -= sum(int(h.sum()) for h in held)
-        elif self.class_weight is not None:
-            # The class totals of the blocks add up to those of the whole of y.
-            _iterations.check_class_weight_target(self.class_weight, y_type)
-            counts, sums = np.zeros(classes.shape[0], np.int64), np.zeros(classes.shape[0])
-            for summary in summaries:
-                if summary[0] > 0:
-                    index = np.searchsorted(classes, summary[4])
-                    counts[index] += summary[5][0]
-                    sums[index] += summary[5][1]
-            per_class = _iterations.class_multipliers(self.class_weight, classes, counts,
-                                                      sums)
-            weight_sum = float(per_class @ sums)
-            _iterations.check_class_weighted_sum(self.class_weight, weight_sum)
+        return y_type, classes, Y_distinct.shape[1]
 
+    def _split(self, client, blocks, summaries, y_type, classes, weight_sum):
+        """Early stopping's held-out rows of each block (boolean masks, or None), the
+        weight of each class (None without `class_weight`) and the training rows' total
+        weight ``S``."""
+        if self.early_stopping:
+            return self._early_stopping_split(
+                client, blocks, [s.n_rows for s in summaries if s.n_rows > 0], y_type,
+                classes)
+        if self.class_weight is None:
+            return None, None, weight_sum
+        # The class totals of the blocks add up to those of the whole of y.
+        _targets.check_class_weight_target(self.class_weight, y_type)
+        counts, sums = np.zeros(classes.shape[0], np.int64), np.zeros(classes.shape[0])
+        for summary in summaries:
+            if summary.n_rows > 0:
+                index = np.searchsorted(classes, summary.labels)
+                counts[index] += summary.class_totals[0]
+                sums[index] += summary.class_totals[1]
+        per_class = _targets.class_multipliers(self.class_weight, classes, counts, sums)
+        weight_sum = float(per_class @ sums)
+        _targets.check_class_weighted_sum(self.class_weight, weight_sum)
+        return None, per_class, weight_sum
+
+    @staticmethod
+    def _encode(client, blocks, held, targets, dtype, per_class):
+        """Futures of the encoded training blocks ``(X_i, Y_i, sample_weight_i)`` and of
+        the held-out ones (None without early stopping), computed and checked."""
         futures = client.map(
-            _encode_block, kept, [None] * len(kept) if held is None else held,
+            _encode_block, blocks, [None] * len(blocks) if held is None else held,
             targets=targets, dtype=dtype, per_class=per_class, pure=False,
         )
         held_out = None
         if held is not None:
-            with_held = [(f, h) for f, h in zip(kept, held) if h.any()]
+            with_held = [(f, h) for f, h in zip(blocks, held) if h.any()]
             held_out = client.map(
                 _held_out_block, *zip(*with_held), targets=targets, dtype=dtype,
                 pure=False,
             )
-        del checked, kept
         wait(futures + (held_out or []))
         for future in futures + (held_out or []):
             if future.status == "error":
                 future.result()  # raises the worker's error here
-        return _RowBlocks(client, futures, (n_samples, n_features), dtype, weight_sum,
-                          y_type, classes, n_outputs=Y_distinct.shape[1],
-                          held_out=held_out)
+        return futures, held_out
 
     def _early_stopping_split(self, client, blocks, lengths, y_type, classes):
         """BackpropClassifier's split for early stopping, drawn here from the labels and
@@ -676,18 +718,18 @@ class DaskBackpropClassifier(BackpropClassifier):
         sample_weight = (None if weights[0] is None
                          else np.concatenate(weights).astype(np.float64, copy=False))
         rng = check_random_state(self.random_state)
-        train, held_out = _iterations.validation_split(
+        train, held_out = _monitor.validation_split(
             y, y_type, self.validation_fraction,
-            _iterations.split_random_state(self.random_state, rng),
+            _monitor.split_random_state(self.random_state, rng),
         )
         y_train = y[train]
         train_weight = None if sample_weight is None else sample_weight[train]
         # The same checks, in the same order, as BackpropClassifier.fit.
-        per_class = None if self.class_weight is None else _iterations.class_weights_of(
+        per_class = None if self.class_weight is None else _targets.class_weights_of(
             self.class_weight, y_type, classes, y_train, train_weight)
-        training = _iterations.training_weights(
+        training = _targets.training_weights(
             self.class_weight, y_type, classes, y_train, train_weight, per_class)
-        _iterations.check_validation_weights(
+        _monitor.check_validation_weights(
             None if sample_weight is None else sample_weight[held_out])
         weight_sum = (float(train.shape[0]) if training is None
                       else float(np.sum(training, dtype=np.float64)))
@@ -696,21 +738,6 @@ class DaskBackpropClassifier(BackpropClassifier):
         stops = np.cumsum(lengths)
         held = [mask[stop - m:stop] for m, stop in zip(lengths, stops)]
         return held, per_class, weight_sum
-
-    def _objective(self, X, Y, layer_sizes, sample_weight):
-        if not isinstance(X, _RowBlocks):
-            return super()._objective(X, Y, layer_sizes, sample_weight)
-        blocks, alpha = X, self.alpha
-        activation, output_activation = self.activation, self.output_activation
-
-        def objective(theta):
-            loss_sum, grad_sum = blocks.partial_sums(
-                theta, layer_sizes, activation, output_activation
-            )
-            return backprop.finish(loss_sum, grad_sum, theta, layer_sizes, alpha=alpha,
-                                   weight_sum=blocks.weight_sum)
-
-        return objective
 
     # ------------------------------------------------------------------------------------
     # Prediction: lazy on dask inputs, eager otherwise.

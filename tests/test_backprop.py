@@ -14,12 +14,13 @@ from sklearn_bp.backprop import (
     ACTIVATIONS,
     OUTPUT_ACTIVATIONS,
     check_gradient,
+    combine_partial_sums,
     cost_and_gradient,
-    finish,
     forward,
     n_params,
     pack,
     partial_sums,
+    reference_cost_and_gradient,
     sigmoid,
     sigmoid_gradient,
     unpack,
@@ -97,17 +98,21 @@ def test_gradient_matches_central_differences(activation, output_activation, hid
     assert diff < 1e-7
 
 
+@pytest.mark.parametrize("function", [cost_and_gradient, reference_cost_and_gradient])
+@pytest.mark.parametrize("activation", ACTIVATIONS)
 @pytest.mark.parametrize("kind", ["binary", "multilabel", "multiclass"])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_same_objective_as_mlpclassifier(kind, weighted):
-    """Oracle: MLPClassifier computes the same loss and gradient for the same weights."""
+def test_same_objective_as_mlpclassifier(function, activation, kind, weighted):
+    """Oracle: MLPClassifier computes the same loss and gradient for the same weights,
+    for every hidden activation and both of its output layers (one logistic unit or a
+    softmax); so do the kernel and the plain reference implementation."""
     rng = np.random.RandomState(1)
     X = rng.normal(size=(40, 4))
     labels = rng.randint(0, 3, 40)
     y = {"binary": labels % 2, "multiclass": labels,
          "multilabel": (rng.uniform(size=(40, 3)) < 0.5).astype(int)}[kind]
     sample_weight = rng.uniform(0.1, 3.0, 40) if weighted else None
-    mlp = MLPClassifier(hidden_layer_sizes=(5, 3), activation="logistic", solver="lbfgs",
+    mlp = MLPClassifier(hidden_layer_sizes=(5, 3), activation=activation, solver="lbfgs",
                         alpha=0.7, max_iter=3, random_state=0)
     if weighted and not MLP_HAS_SAMPLE_WEIGHT:
         pytest.skip("MLPClassifier supports sample_weight from scikit-learn 1.7 on")
@@ -121,9 +126,8 @@ def test_same_objective_as_mlpclassifier(kind, weighted):
     layer_sizes = (4, 5, 3, Y.shape[1])
 
     mlp_loss, mlp_grad = mlp_loss_and_grad(mlp, theta, X, Y, sample_weight)
-    cost, grad = cost_and_gradient(theta, X, Y, layer_sizes, alpha=0.7,
-                                   sample_weight=sample_weight,
-                                   output_activation=output_activation)
+    cost, grad = function(theta, X, Y, layer_sizes, alpha=0.7, sample_weight=sample_weight,
+                          activation=activation, output_activation=output_activation)
     np.testing.assert_allclose(cost, mlp_loss, rtol=1e-13)
     np.testing.assert_allclose(grad, mlp_grad, rtol=1e-10, atol=1e-15)
     # MLPClassifier's own stored loss_ is the objective at its final weights.
@@ -155,15 +159,15 @@ def test_course_cost_and_penalty_by_hand():
     assert cost == pytest.approx(expected, rel=1e-14)
 
 
-def test_sparse_input_equals_dense():
+@pytest.mark.parametrize("function", [cost_and_gradient, reference_cost_and_gradient])
+def test_sparse_input_equals_dense(function):
     layer_sizes = (6, 4, 2)
     theta, X, Y, sample_weight = _random_problem(layer_sizes, n_samples=12)
     X[X < 0.3] = 0.0
-    dense = cost_and_gradient(theta, X, Y, layer_sizes, alpha=0.1,
-                              sample_weight=sample_weight)
+    dense = function(theta, X, Y, layer_sizes, alpha=0.1, sample_weight=sample_weight)
     for fmt in (sp.csr_matrix, sp.csc_matrix, sp.csr_array):
-        sparse = cost_and_gradient(theta, fmt(X), Y, layer_sizes, alpha=0.1,
-                                   sample_weight=sample_weight)
+        sparse = function(theta, fmt(X), Y, layer_sizes, alpha=0.1,
+                          sample_weight=sample_weight)
         np.testing.assert_allclose(sparse[0], dense[0], rtol=1e-14)
         np.testing.assert_allclose(sparse[1], dense[1], rtol=1e-12, atol=1e-16)
     np.testing.assert_allclose(
@@ -179,16 +183,16 @@ def test_partial_sums_add_up_over_row_splits():
     kwargs = dict(output_activation="softmax")
     whole = cost_and_gradient(theta, X, Y, layer_sizes, alpha=0.2,
                               sample_weight=sample_weight, **kwargs)
-    loss_sum, grad_sum = 0.0, np.zeros_like(theta)
-    for rows in (slice(0, 7), slice(7, 8), slice(8, 20)):
-        part_loss, part_grad = partial_sums(theta, X[rows], Y[rows], layer_sizes,
-                                            sample_weight=sample_weight[rows], **kwargs)
-        loss_sum += part_loss
-        grad_sum += part_grad
-    cost, grad = finish(loss_sum, grad_sum, theta, layer_sizes, alpha=0.2,
-                        weight_sum=sample_weight.sum())
+    parts = [partial_sums(theta, X[rows], Y[rows], layer_sizes,
+                          sample_weight=sample_weight[rows], **kwargs)
+             for rows in (slice(0, 7), slice(7, 8), slice(8, 20))]
+    gradients = [part.gradient.copy() for part in parts]
+    cost, grad = combine_partial_sums(parts, theta, layer_sizes, alpha=0.2,
+                                      weight_sum=sample_weight.sum())
     np.testing.assert_allclose(cost, whole[0], rtol=1e-13)
     np.testing.assert_allclose(grad, whole[1], rtol=1e-12, atol=1e-16)
+    for part, gradient in zip(parts, gradients):  # the parts are left as they were
+        np.testing.assert_array_equal(part.gradient, gradient)
 
 
 def test_forward_matches_plain_numpy():
@@ -206,8 +210,9 @@ def test_forward_matches_plain_numpy():
 def test_bad_arguments_are_named():
     layer_sizes = (3, 2, 1)
     theta, X, Y, _ = _random_problem(layer_sizes)
-    with pytest.raises(ValueError, match="activation='sigmoid'"):
-        cost_and_gradient(theta, X, Y, layer_sizes, activation="sigmoid")
+    for function in (cost_and_gradient, reference_cost_and_gradient):
+        with pytest.raises(ValueError, match="activation='sigmoid'"):
+            function(theta, X, Y, layer_sizes, activation="sigmoid")
     with pytest.raises(ValueError, match="Y has shape"):
         cost_and_gradient(theta, X, Y[:, [0, 0]], layer_sizes)
     with pytest.raises(ValueError, match="features"):
@@ -216,28 +221,32 @@ def test_bad_arguments_are_named():
         check_gradient(theta, X)
 
 
-@pytest.mark.parametrize("ger", [True, False])
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("shape, layout", [
-    ((6, 4), "F"), ((6, 4), "C"), ((1, 4), "C"), ((6, 1), "F"), ((6, 4), "strided"),
-])
-def test_affine_adds_the_intercepts_in_every_layout(dtype, shape, layout, ger):
-    """(F1) by the kernel's _affine, whose intercepts go through BLAS ger (or numpy's
-    addition) for contiguous results: every layout of the result gives A @ W + b, and
-    both ways of adding the intercepts give the same bits."""
-    from sklearn_bp.backprop import _affine
+# ----------------------------------------------------------------------------------------
+# The plain reference implementation: the kernel's oracle, checked against its own.
+# ----------------------------------------------------------------------------------------
 
-    rng = np.random.default_rng(0)
-    A = rng.normal(size=(shape[0], 3)).astype(dtype)
-    W = rng.normal(size=(3, shape[1])).astype(dtype)
-    b = rng.normal(size=shape[1]).astype(dtype)
-    if layout == "strided":  # every other row of a larger array: neither contiguity
-        out = np.empty((2 * shape[0], shape[1]), dtype, order="F")[::2]
-    else:
-        out = np.empty(shape, dtype, order=layout)
-    result = _affine(A, W, b, out, np.ones(shape[0], dtype), ger)
-    assert result is out
-    product = np.empty_like(out)
-    np.matmul(A, W, out=product)
-    np.testing.assert_array_equal(out, product + b)  # one rounding, either way
-    np.testing.assert_allclose(out, A @ W + b, rtol=1e-5 if dtype == np.float32 else 1e-13)
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("output_activation", OUTPUT_ACTIVATIONS)
+@pytest.mark.parametrize("hidden", [(), (4,), (4, 3, 2)])
+def test_reference_gradient_matches_central_differences(activation, output_activation,
+                                                        hidden):
+    """Oracle: central differences of the reference's own cost, with sample weights and
+    alpha, for no hidden layer, one and three."""
+    layer_sizes = (3, *hidden, 3)
+    theta, X, Y, sample_weight = _random_problem(layer_sizes, seed=3,
+                                                 output_activation=output_activation)
+    if activation == "relu" and hidden:
+        theta = 0.5 + 0.1 * np.abs(theta)  # every unit on the linear side, away from 0
+        X = np.abs(X)
+    kwargs = dict(alpha=0.4, sample_weight=sample_weight, activation=activation,
+                  output_activation=output_activation)
+    _, grad = reference_cost_and_gradient(theta, X, Y, layer_sizes, **kwargs)
+    numerical = np.empty_like(theta)
+    for i in range(theta.size):
+        step = np.zeros_like(theta)
+        step[i] = 1e-6
+        plus = reference_cost_and_gradient(theta + step, X, Y, layer_sizes, **kwargs)[0]
+        minus = reference_cost_and_gradient(theta - step, X, Y, layer_sizes, **kwargs)[0]
+        numerical[i] = (plus - minus) / 2e-6
+    np.testing.assert_allclose(grad, numerical, rtol=1e-6, atol=1e-9)

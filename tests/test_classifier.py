@@ -15,9 +15,12 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
-from sklearn_bp import BackpropClassifier
+from sklearn_bp import BackpropClassifier, _kernel, _threads
+from sklearn_bp._loss import NetworkLoss
 from sklearn_bp.backprop import cost_and_gradient, pack
+from test_loss import fit_data
 
 
 @pytest.fixture(scope="module")
@@ -139,19 +142,19 @@ def test_a_block_of_labels_is_encoded_against_all_classes(y, output_activation):
     from sklearn.preprocessing import LabelBinarizer
     from sklearn.utils.multiclass import type_of_target
 
-    from sklearn_bp._classifier import _indicator_matrix
+    from sklearn_bp._targets import indicator_matrix
 
     y_type = type_of_target(y)
     binarizer = LabelBinarizer().fit(y)
     expected = binarizer.transform(y)
     if y_type == "binary" and output_activation == "softmax":
         expected = np.hstack([1 - expected, expected])
-    classes, Y = _indicator_matrix(y, y_type, output_activation)
+    classes, Y = indicator_matrix(y, y_type, output_activation)
     np.testing.assert_array_equal(classes, binarizer.classes_)
     np.testing.assert_array_equal(Y, expected)
     assert Y.dtype == np.float64
     for block in (slice(0, 2), slice(2, 6), slice(4, 5)):
-        block_classes, Y_block = _indicator_matrix(y[block], y_type, output_activation,
+        block_classes, Y_block = indicator_matrix(y[block], y_type, output_activation,
                                                    classes)
         assert block_classes is classes
         np.testing.assert_array_equal(Y_block, expected[block])
@@ -294,3 +297,96 @@ def test_digits_cross_validated_accuracy():
         warnings.simplefilter("error", ConvergenceWarning)
         scores = cross_val_score(model, X, y, cv=5)
     assert scores.mean() >= 0.93
+
+
+# ----------------------------------------------------------------------------------------
+# What the speed-ups of the fit and the predictions must not change
+# ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_the_layout_of_x_does_not_change_a_fit_in_one_block():
+    """Data that fit in one row block are evaluated from a column-major copy (faster
+    products): a C- or F-ordered X gives the very same fit."""
+    X, y = fit_data()
+    X = X[:1500]
+    assert _kernel.block_rows((30, 20, 3), len(X)) == len(X)
+    fits = [BackpropClassifier(hidden_layer_sizes=(20,), max_iter=15, random_state=0).fit(
+        data, y[:1500]) for data in (np.ascontiguousarray(X), np.asfortranarray(X))]
+    for a, b in zip(fits[0].coefs_ + fits[0].intercepts_,
+                    fits[1].coefs_ + fits[1].intercepts_):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_repeated_fits_are_bit_identical():
+    X, y = fit_data()
+    kwargs = dict(hidden_layer_sizes=(30,), max_iter=8, random_state=0)
+    first = BackpropClassifier(**kwargs).fit(X, y)
+    second = BackpropClassifier(**kwargs).fit(X, y)
+    for a, b in zip(first.coefs_ + first.intercepts_, second.coefs_ + second.intercepts_):
+        np.testing.assert_array_equal(a, b)
+    # One thread or all: the same fit up to rounding.
+    with threadpool_limits(limits=1, user_api="blas"):
+        single = BackpropClassifier(**kwargs).fit(X, y)
+    np.testing.assert_allclose(single.loss_, first.loss_, rtol=1e-9)
+
+
+def test_float32_is_fitted_and_kept_in_float32():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 6)).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    model = BackpropClassifier(hidden_layer_sizes=(5,), max_iter=30, random_state=0)
+    model.fit(X, y)
+    assert all(W.dtype == np.float32 for W in model.coefs_)
+    assert all(b.dtype == np.float32 for b in model.intercepts_)
+
+
+def _record_forward_threads(monkeypatch):
+    """A list that gets ``(n_threads, BLAS at one thread)`` for every forward pass of
+    the loss object from now on, as it starts computing."""
+    calls = []
+    run = NetworkLoss._forward
+
+    def recorded(self, coefs, intercepts, X, out, rows, n_threads):
+        calls.append((n_threads, _threads.blas_single_threaded()))
+        return run(self, coefs, intercepts, X, out, rows, n_threads)
+
+    monkeypatch.setattr(NetworkLoss, "_forward", recorded)
+    return calls
+
+
+def test_predictions_take_threads_by_the_forward_flops(monkeypatch):
+    """Prediction takes threads of its own (BLAS at one meanwhile) when its forward
+    pass is worth it, within the BLAS budget, and predicts the same bits."""
+    X, y = fit_data()
+    wide = np.repeat(X, 4, axis=0)  # 80 000 rows: 1.6e8 forward flops
+    model = BackpropClassifier(hidden_layer_sizes=(30,), max_iter=5,
+                               random_state=0).fit(X[:2000], y[:2000])
+    calls = _record_forward_threads(monkeypatch)
+    with threadpool_limits(limits=1, user_api="blas"):
+        one = model.predict_proba(wide)
+    default = model.predict_proba(wide)
+    np.testing.assert_array_equal(default, one)
+    budget = _threads.default_n_threads(wide, (30, 30, 3), gradient=False)
+    assert calls == [(1, True), (budget, True)]
+
+
+def test_early_stopping_scores_with_the_threads_of_predictions(monkeypatch):
+    """Early stopping's forward pass over the held-out rows takes threads as predictions
+    do, as many as the BLAS budget allows when the fit starts (the fit then holds BLAS
+    at one thread), and scores the same with any number."""
+    X, y = fit_data()  # 20 000 rows: 5000 held out, three blocks of the forward pass
+    calls = _record_forward_threads(monkeypatch)
+    fits = {}
+    for n_threads in (1, 3):
+        monkeypatch.setattr(_threads, "default_n_threads",
+                            lambda X, layer_sizes, gradient=True, n=n_threads:
+                            n if not gradient else 1)
+        calls.clear()
+        fits[n_threads] = BackpropClassifier(
+            hidden_layer_sizes=(30,), early_stopping=True, validation_fraction=0.25,
+            n_iter_no_change=50, max_iter=6, random_state=0).fit(X, y)
+        assert calls == [(n_threads, True)] * fits[n_threads].n_iter_
+    assert fits[3].validation_scores_ == fits[1].validation_scores_
+    np.testing.assert_array_equal(fits[3].coefs_[0], fits[1].coefs_[0])

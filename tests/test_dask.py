@@ -89,8 +89,13 @@ def test_partial_sums_equal_in_process_blocks(client, data, monkeypatch, tree,
     model = DaskBackpropClassifier(client, alpha=0.1, **kwargs)
     blocks = model._persist_blocks(client, *_dask(X, y, sample_weight))
     layer_sizes = (12, 7, 3)
+    loss = model._loss(layer_sizes, blocks.dtype)
+    objective = sklearn_bp_dask.BlockObjective(loss, blocks)
     theta = np.random.default_rng(1).normal(scale=0.5, size=backprop.n_params(layer_sizes))
-    loss_sum, grad_sum = blocks.partial_sums(theta, layer_sizes, **kwargs)
+    parts = objective.partial_sums(theta)
+    assert len(parts) == (1 if tree else 5)
+    loss_sum = sum(part.loss for part in parts)
+    grad_sum = sum(part.gradient for part in parts)
 
     # The same sums in this process, block by block over the row chunks of X, in order.
     Y = label_binarize(y, classes=[0, 1, 2]).astype(float)
@@ -104,13 +109,14 @@ def test_partial_sums_equal_in_process_blocks(client, data, monkeypatch, tree,
         expected_loss += block_loss
         expected_grad += block_grad
     assert len(blocks.futures) == 5
-    assert blocks.shape == (3000, 12) and blocks.dtype == np.float64
+    assert blocks.n_features == 12 and blocks.dtype == np.float64
     assert blocks.weight_sum == pytest.approx(sample_weight.sum(), rel=1e-14)
     assert loss_sum == pytest.approx(expected_loss, rel=1e-12)
     assert _relative_difference(grad_sum, expected_grad) <= 1e-12
 
     # Finished once, they are the cost and gradient of all of the data.
-    cost, grad = model._objective(blocks, None, layer_sizes, None)(theta)
+    with objective:
+        cost, grad = objective(theta)
     expected_cost, expected = backprop.cost_and_gradient(
         theta, X, Y, layer_sizes, alpha=model.alpha, sample_weight=sample_weight, **kwargs
     )
@@ -232,9 +238,9 @@ def test_early_stopping_fits_like_in_process(client, unbalanced, options):
 def test_early_stopping_errors_as_in_process(client, unbalanced):
     """Held-out rows that all weigh 0 leave the score undefined, in both."""
     X, y, _ = unbalanced
-    from sklearn_bp import _iterations
+    from sklearn_bp import _monitor
 
-    _, held_out = _iterations.validation_split(y, "multiclass", 0.1, 0)
+    _, held_out = _monitor.validation_split(y, "multiclass", 0.1, 0)
     sample_weight = np.ones(y.shape[0])
     sample_weight[held_out] = 0.0
     kwargs = dict(early_stopping=True, random_state=0, max_iter=5)

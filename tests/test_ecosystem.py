@@ -24,7 +24,7 @@ from sklearn.utils.class_weight import compute_class_weight, compute_sample_weig
 
 import sklearn_bp
 from sklearn_bp import BackpropClassifier, backprop
-from sklearn_bp import _iterations
+from sklearn_bp import _monitor, _targets
 
 ignore_convergence = pytest.mark.filterwarnings(
     "ignore::sklearn.exceptions.ConvergenceWarning"
@@ -98,7 +98,7 @@ def test_class_weight_balanced_is_compute_sample_weight():
 
 
 @pytest.mark.skipif(
-    not _iterations._CLASS_WEIGHT_TAKES_SAMPLE_WEIGHT,
+    not _targets.CLASS_WEIGHT_TAKES_SAMPLE_WEIGHT,
     reason="this scikit-learn counts the classes of 'balanced' without sample_weight",
 )
 def test_class_weight_balanced_counts_weighted_samples():
@@ -109,7 +109,7 @@ def test_class_weight_balanced_counts_weighted_samples():
     classes = np.unique(y)
     expected_cw = compute_class_weight("balanced", classes=classes, y=y[s > 0],
                                        sample_weight=s[s > 0])
-    got = _iterations.training_weights("balanced", "multiclass", classes, y, s)
+    got = _targets.training_weights("balanced", "multiclass", classes, y, s)
     np.testing.assert_allclose(got, s * expected_cw[y], rtol=1e-15)
 
     X = StandardScaler().fit_transform(X)
@@ -312,7 +312,7 @@ def test_scoring_monitor_records_a_score_per_iteration(iris):
     assert final["accuracy"].item() == model.score(X, y)
 
 
-@pytest.mark.skipif(_iterations.CALLBACKS_SUPPORTED,
+@pytest.mark.skipif(_monitor.CALLBACKS_SUPPORTED,
                     reason="this scikit-learn has sklearn.callback")
 @ignore_convergence
 def test_set_callbacks_raises_a_clear_error_before_scikit_learn_1_9(iris):
@@ -323,7 +323,7 @@ def test_set_callbacks_raises_a_clear_error_before_scikit_learn_1_9(iris):
         model.set_callbacks(object())
 
 
-@pytest.mark.skipif(not _iterations.CALLBACKS_SUPPORTED,
+@pytest.mark.skipif(not _monitor.CALLBACKS_SUPPORTED,
                     reason="the real scikit-learn < 1.9 is tested directly")
 def test_set_callbacks_without_sklearn_callback_module():
     """As with scikit-learn < 1.9 (simulated: sklearn.callback unimportable while
@@ -339,7 +339,7 @@ sys.modules["sklearn.callback"] = real
 from sklearn.datasets import load_iris
 from sklearn.exceptions import ConvergenceWarning
 warnings.simplefilter("ignore", ConvergenceWarning)
-assert not c._iterations.CALLBACKS_SUPPORTED
+assert not c._monitor.CALLBACKS_SUPPORTED
 X, y = load_iris(return_X_y=True)
 model = c.BackpropClassifier(hidden_layer_sizes=(3,), max_iter=5).fit(X, y)
 assert model.n_iter_ == 5 and len(model.loss_curve_) == 5
@@ -509,7 +509,7 @@ def test_max_fun_is_refused_where_scipy_has_no_such_limit(iris, solver):
 
 def test_solver_mapping_is_documented():
     doc = BackpropClassifier.__doc__
-    for solver, method in _iterations.SOLVER_METHODS.items():
+    for solver, method in _monitor.SOLVER_METHODS.items():
         assert f'``"{solver}"``: ``method="{method}"``' in doc
 
 

@@ -10,6 +10,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_bp import BackpropClassifier
+from sklearn_bp._loss import Objective
 
 SOLVERS = ["lbfgs", "cg", "bfgs", "tnc"]
 
@@ -86,24 +87,33 @@ def test_callback_stops_the_fit_at_iteration_k(iris, solver, stop):
                                   _fit_for(kwargs, k, X, y).predict_proba(X))
 
 
+class _Interrupting(Objective):
+    """The fit's own objective, but Ctrl-C (KeyboardInterrupt) strikes in the middle of
+    its `interrupt_at`-th evaluation."""
+
+    def __init__(self, objective, interrupt_at):
+        self.objective, self.interrupt_at, self.count = objective, interrupt_at, 0
+        self.loss, self.weight_sum = objective.loss, objective.weight_sum
+
+    def partial_sums(self, theta):
+        self.count += 1
+        if self.count == self.interrupt_at:
+            raise KeyboardInterrupt
+        return self.objective.partial_sums(theta)
+
+    def close(self):
+        self.objective.close()
+
+
 class _InterruptedAt(BackpropClassifier):
     """Raises KeyboardInterrupt in the middle of the `interrupt_at`-th cost evaluation, as
     Ctrl-C does during a long fit (with any scikit-learn version)."""
 
     interrupt_at = 10
 
-    def _objective(self, X, Y, layer_sizes, sample_weight):
-        evaluate = super()._objective(X, Y, layer_sizes, sample_weight)
-        count = 0
-
-        def objective(theta):
-            nonlocal count
-            count += 1
-            if count == self.interrupt_at:
-                raise KeyboardInterrupt
-            return evaluate(theta)
-
-        return objective
+    def _minimize(self, theta0, objective, **kwargs):
+        return super()._minimize(theta0, _Interrupting(objective, self.interrupt_at),
+                                 **kwargs)
 
 
 @pytest.mark.parametrize("solver", SOLVERS)

@@ -20,6 +20,14 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 
 from _mlp_oracle import mlp_loss_and_grad
+from _ulp import (  # noqa: F401 (grid64, grid32: fixtures)
+    DIGITS,
+    MAX_ULP,
+    _assert_within_ulp,
+    _mp_sigmoid,
+    grid32,
+    grid64,
+)
 from sklearn_bp import backprop
 from sklearn_bp.backprop import (
     check_gradient,
@@ -30,91 +38,6 @@ from sklearn_bp.backprop import (
     sigmoid_gradient,
     softmax,
 )
-
-DIGITS = 50
-MAX_ULP = 4.0
-
-# Inputs where an earlier sigma(|z|) * sigma(-|z|) formulation was 4.3 to 5 ulp off;
-# found by a random search of 10 million points against long double.
-HARD_Z = [-4.133920360843717, -3.4109277703997876, -5.537697819615339,
-          -3.433603486848023, -4.848325180235648, 3.404996971792401,
-          3.430616028334292, -3.4311068981169788, 6.237915226925679,
-          # the kernel's u (1 - u) at its worst (3.5 to 3.6 ulp) in 64 million random
-          # points against long double
-          6.23466425510358, -5.538222562429619, -4.837955734533596, -3.4226741482237415]
-
-
-def _mp_sigmoid(x):
-    return 1 / (1 + mpmath.exp(-x))
-
-
-def _mp_sigmoid_gradient(x):
-    # The course's well-behaved form 1 / (2 (1 + cosh z)); exact at 50 digits.
-    return 1 / (2 * (1 + mpmath.cosh(x)))
-
-
-def _double_double(values):
-    """mpf values as float64 pairs ``hi + lo``, ``hi`` the correctly rounded value."""
-    hi = np.array([float(v) for v in values])
-    lo = np.array([float(v - mpmath.mpf(h)) for v, h in zip(values, hi)])
-    return hi, lo
-
-
-def _reference(z, function):
-    with mpmath.workdps(DIGITS):
-        return _double_double([function(mpmath.mpf(float(x))) for x in z])
-
-
-@pytest.fixture(scope="module")
-def grid64():
-    """About 10 000 float64 points over [-745, 745], densest near 0, with references."""
-    z = np.unique(np.concatenate([
-        np.linspace(-745.0, 745.0, 5961),  # step 0.25
-        np.linspace(-40.0, 40.0, 3201),    # step 0.025
-        np.linspace(-1.0, 1.0, 401),
-        np.geomspace(1e-300, 1.0, 61), -np.geomspace(1e-300, 1.0, 61),
-        [-708.5, -708.3, 708.3, 708.5, 36.7, 37.0, -36.7],
-        HARD_Z,
-    ]))
-    return z, _reference(z, _mp_sigmoid), _reference(z, _mp_sigmoid_gradient)
-
-
-@pytest.fixture(scope="module")
-def grid32():
-    """About 6 000 float32 points over [-104, 104] (where e^{-|z|} underflows float32)."""
-    z = np.unique(np.concatenate([
-        np.linspace(-104.0, 104.0, 4161),  # step 0.05
-        np.linspace(-10.0, 10.0, 2001),
-        [-87.3, -87.0, 87.0, 87.3, 16.6, 17.0, -16.6],
-    ]).astype(np.float32))
-    return z, _reference(z, _mp_sigmoid), _reference(z, _mp_sigmoid_gradient)
-
-
-def _ulp_errors(got, reference, dtype):
-    """Errors of `got` in ulp of `dtype`, where the exact value is a normal `dtype`.
-
-    Returns the errors and the mask of grid points that count.
-    """
-    hi, lo = reference
-    finfo = np.finfo(dtype)
-    normal = (np.abs(hi) >= finfo.tiny) & (np.abs(hi) <= finfo.max)
-    rounded = np.abs(hi[normal]).astype(dtype)
-    ulp = np.spacing(np.nextafter(rounded, dtype(0))).astype(np.float64)
-    error = np.abs((got[normal].astype(np.float64) - hi[normal]) - lo[normal])
-    return error / ulp, normal
-
-
-def _assert_within_ulp(got, reference, dtype, bound, z, min_points, what):
-    """`got` within `bound` ulp of `dtype` of the reference, over more than `min_points`
-    grid points where the exact value is normal; returns the mask of those points."""
-    errors, normal = _ulp_errors(got, reference, dtype)
-    assert normal.sum() > min_points  # the grid really covers the normal range
-    worst = int(np.argmax(errors))
-    assert errors[worst] <= bound, (
-        f"{what}({z[normal][worst]!r}) is {errors[worst]:.2f} {np.dtype(dtype)} ulp off"
-    )
-    return normal
-
 
 @pytest.mark.parametrize("function, which", [(sigmoid, 1), (sigmoid_gradient, 2)])
 def test_float64_within_4_ulp_of_mpmath(grid64, function, which):
@@ -127,71 +50,6 @@ def test_float64_within_4_ulp_of_mpmath(grid64, function, which):
     hi, lo = reference
     absolute = np.abs((got[~normal] - hi[~normal]) - lo[~normal])
     assert np.all(absolute <= MAX_ULP * 2.0 ** -1074)
-
-
-# The fit's kernel computes sigma'(z) as u (1 - u) with u = sigma(-|z|) = t / (1 + t),
-# t = e^{-|z|}, which takes the rounding of 1 + t once rather than twice as (t/d)/d did
-# (4.26 ulp at worst on 7 million random points); measured worst case over 64 million
-# random points against long double: 3.6 ulp (sigmoid_gradient: 2.8; a (1 - a): 1e300).
-
-
-# float32 fits run the same kernel in float32, where numpy's float32 exp alone is up to
-# 2.4 float32 ulp off: measured over 4 million random points, sigma within 3.4 and
-# sigma' within 4.2 float32 ulp. Evaluating that exp in float64 would hold 4 ulp but cost
-# 1.4 ns more per element, a third of the float32 kernel.
-FLOAT32_KERNEL_MAX_ULP = 4.5
-
-
-@pytest.mark.parametrize("grid, dtype, gradient_bound, min_points", [
-    ("grid64", np.float64, MAX_ULP, 8000),
-    ("grid32", np.float32, FLOAT32_KERNEL_MAX_ULP, 5000),
-])
-def test_estimator_kernel_within_a_few_ulp_of_mpmath(request, grid, dtype, gradient_bound,
-                                                     min_points):
-    """The fit's own hidden-layer kernel: sigma(z) within 4 ulp, sigma'(z) within 4 ulp
-    in float64 (4.5 float32 ulp in float32 fits)."""
-    z, sigma_reference, gradient_reference = request.getfixturevalue(grid)
-    Z = z[None, :].copy()
-    P, N = np.empty_like(Z), np.empty_like(Z)
-    with np.errstate(under="ignore"):
-        backprop._hidden_forward(Z, P, N, "logistic")  # Z becomes A, P holds g'
-    assert Z.dtype == P.dtype == dtype
-    for got, reference, bound, what in ((Z[0], sigma_reference, MAX_ULP, "sigma"),
-                                        (P[0], gradient_reference, gradient_bound,
-                                         "sigma'")):
-        _assert_within_ulp(got, reference, dtype, bound, z, min_points, f"kernel {what}")
-
-
-@pytest.mark.parametrize("grid, dtype, min_points", [("grid64", np.float64, 7000),
-                                                    ("grid32", np.float32, 5000)])
-def test_prediction_kernel_within_4_ulp_of_mpmath(request, monkeypatch, grid, dtype,
-                                                  min_points):
-    """Predictions need no derivative: float64 logits below _DIRECT_SIGMOID_MAX take the
-    direct sigma(z) = e^z / (1 + e^z); the rest (larger logits, float32) the fit's form.
-    Each within 4 ulp; the spy on the fit's exponential shows which form ran."""
-    z, (hi, lo), _ = request.getfixturevalue(grid)
-    calls = []
-    fit_form = backprop._exp_neg_abs
-
-    def recording_exp_neg_abs(values, out):
-        calls.append(values.size)
-        return fit_form(values, out)
-
-    monkeypatch.setattr(backprop, "_exp_neg_abs", recording_exp_neg_abs)
-    below = z < backprop._DIRECT_SIGMOID_MAX
-    assert dtype == np.float32 or not below.all()  # the float64 grid reaches beyond it
-    for part in (below, np.ones_like(below)):
-        calls.clear()
-        Z = z[part][None, :].copy()
-        P, N = np.empty_like(Z), np.empty_like(Z)
-        with np.errstate(under="ignore"):
-            backprop._hidden_forward(Z, P, N, "logistic", derivative=False)
-        direct = dtype == np.float64 and below[part].all()
-        assert calls == ([] if direct else [Z.size])
-        normal = _assert_within_ulp(Z[0], (hi[part], lo[part]), dtype, MAX_ULP, z[part],
-                                    min_points, "prediction kernel sigma")
-        subnormal = np.abs(((Z[0] - hi[part]) - lo[part])[~normal])
-        assert np.all(subnormal <= MAX_ULP * np.finfo(dtype).smallest_subnormal)
 
 
 @pytest.mark.parametrize("function, which", [(sigmoid, 1), (sigmoid_gradient, 2)])
@@ -523,8 +381,10 @@ CITES = {
     "log_softmax": {"C3"},
     "forward": {"F1", "F2"},
     "partial_sums": {"C1", "G1", "G2"},
-    "finish": {"C1", "G1", "G2"},
+    "combine_partial_sums": {"C1", "G1", "G2"},
     "cost_and_gradient": {"C1", "B1", "B2", "G1", "G2"},
+    "reference_cost_and_gradient": {"F1", "F2", "F3", "C1", "C2", "C3", "B1", "B2", "G1",
+                                    "G2"},
 }
 
 

@@ -16,7 +16,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import InvalidParameterError
 from threadpoolctl import threadpool_limits
 
-from sklearn_bp import BackpropClassifier, backprop
+from sklearn_bp import BackpropClassifier, _threads
 
 
 def _data(n_samples=20, n_features=3, seed=0):
@@ -231,7 +231,7 @@ def test_same_random_state_gives_bit_identical_weights(monkeypatch, n_sums):
     are split into three partial sums (as on a machine whose cores make that worth it),
     which one thread or several then compute."""
     if n_sums is not None:
-        monkeypatch.setattr(backprop, "_useful_threads",
+        monkeypatch.setattr(_threads, "useful_threads",
                             lambda X, layer_sizes, gradient=True: n_sums)
     rng = np.random.RandomState(0)
     X = rng.normal(size=(3000, 20))

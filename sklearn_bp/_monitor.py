@@ -1,21 +1,19 @@
 """What happens around and between the optimiser's iterations.
 
-Private helpers of :class:`sklearn_bp.BackpropClassifier`: the class weights, the
-early-stopping split and score, the bridge to scikit-learn's callbacks
-(:mod:`sklearn.callback`, scikit-learn >= 1.9), and the monitor that scipy calls after
-each iteration. The monitor keeps the last completed iterate, so that a fit stopped by
-early stopping, by a callback or by ``KeyboardInterrupt`` still ends with usable weights.
+Private helpers of the estimators: the solvers, the early-stopping split and score, the
+bridge to scikit-learn's callbacks (:mod:`sklearn.callback`, scikit-learn >= 1.9), and
+the monitor that scipy calls after each iteration. The monitor keeps the last completed
+iterate, so that a fit stopped by early stopping, by a callback or by
+``KeyboardInterrupt`` still ends with usable weights.
 """
 
-import inspect
 import sys
 from collections import deque
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 import sklearn
 from sklearn.model_selection import train_test_split
-from sklearn.utils.class_weight import compute_class_weight
 
 from . import backprop
 
@@ -47,10 +45,8 @@ except ImportError:  # scikit-learn 1.6 - 1.8 has no sklearn.callback
 #: scipy.optimize.minimize's method for each value of ``solver``.
 SOLVER_METHODS = {"lbfgs": "L-BFGS-B", "cg": "CG", "bfgs": "BFGS", "tnc": "TNC"}
 
-# Recent scikit-learn (1.9 does) weighs the "balanced" class counts by sample_weight.
-_CLASS_WEIGHT_TAKES_SAMPLE_WEIGHT = (
-    "sample_weight" in inspect.signature(compute_class_weight).parameters
-)
+#: The default of ``max_fun``; solvers without an evaluation limit need it unchanged.
+MAX_FUN_DEFAULT = 15000
 
 
 class StopFit(Exception):
@@ -62,107 +58,8 @@ class StopFit(Exception):
 
 
 # ----------------------------------------------------------------------------------------
-# Class weights and the early-stopping split
+# Early stopping: the split and the score
 # ----------------------------------------------------------------------------------------
-
-
-def training_weights(class_weight, y_type, classes, y, sample_weight, per_class=None):
-    """``sample_weight`` multiplied by the weight of each sample's class.
-
-    `per_class`, if given, is :func:`class_weights_of` for these arguments, already
-    computed. Returns `sample_weight` itself (possibly None) when `class_weight` is None.
-    "balanced"
-    gives class ``c`` the weight ``n / (n_classes * n_c)``, counted over the samples with
-    a positive weight (weighted by `sample_weight` where the installed scikit-learn's
-    ``compute_class_weight`` accepts it, as 1.9's does), so that a zero weight still
-    means "as if the sample were absent".
-    """
-    if class_weight is None:
-        if sample_weight is not None and not np.any(sample_weight > 0):
-            raise ValueError(
-                "sample_weight must contain at least one non-zero number among the "
-                "training samples (with early_stopping=True, those not held out for "
-                "validation); with every weight 0 there is nothing to fit."
-            )
-        return sample_weight
-    if per_class is None:
-        per_class = class_weights_of(class_weight, y_type, classes, y, sample_weight)
-    weights = np.ones(y.shape[0]) if sample_weight is None else sample_weight
-    weights = weights * per_class[np.searchsorted(classes, y)]
-    check_class_weighted_sum(class_weight, weights.sum())
-    return weights
-
-
-def class_weights_of(class_weight, y_type, classes, y, sample_weight):
-    """The weight of each class of `classes` for the samples `y`, `sample_weight`."""
-    check_class_weight_target(class_weight, y_type)
-    weights = np.ones(y.shape[0]) if sample_weight is None else sample_weight
-    y_index = np.searchsorted(classes, y)
-    return class_multipliers(class_weight, classes,
-                             *class_totals(y_index, classes.shape[0], weights))
-
-
-def check_class_weight_target(class_weight, y_type):
-    if class_weight is not None and y_type == "multilabel-indicator":
-        raise ValueError(
-            f"class_weight={class_weight!r} weighs each sample by its class, but a "
-            "multilabel sample can carry several labels at once. Leave class_weight=None "
-            "and pass sample_weight instead, for example "
-            "sklearn.utils.class_weight.compute_sample_weight('balanced', Y)."
-        )
-
-
-def class_totals(y_index, n_classes, weights):
-    """Per class: how many samples have a positive weight, and the sum of their weights.
-
-    Totals over disjoint sets of samples add up, so a distributed fit sums them over
-    its blocks and hands them to :func:`class_multipliers`.
-    """
-    counted = weights > 0
-    counts = np.bincount(y_index[counted], minlength=n_classes)
-    sums = np.bincount(y_index[counted], weights=weights[counted], minlength=n_classes)
-    return counts, sums
-
-
-def class_multipliers(class_weight, classes, counts, sums):
-    """The weight of each class, from a dict or "balanced" and the :func:`class_totals`.
-
-    "balanced" is ``compute_class_weight``'s ``total / (n_present * total_c)`` over the
-    classes present among the positive-weight samples, with the totals weighted by
-    sample weight where the installed scikit-learn weighs them (1.9 does), and 0 for the
-    classes absent there.
-    """
-    per_class = np.ones(classes.shape[0])
-    if isinstance(class_weight, dict):
-        labels = classes.tolist()
-        unknown = [key for key in class_weight if key not in labels]
-        if unknown:
-            raise ValueError(
-                f"class_weight has keys {unknown!r} that are not classes of y; the "
-                f"classes are {labels!r}. Use the class labels as keys."
-            )
-        for key, value in class_weight.items():
-            if not isinstance(value, Real) or not np.isfinite(value) or value < 0:
-                raise ValueError(
-                    f"class_weight[{key!r}] = {value!r}; class weights must be finite "
-                    "non-negative numbers."
-                )
-            per_class[labels.index(key)] = float(value)
-    else:  # "balanced"
-        present = counts > 0
-        totals = (sums if _CLASS_WEIGHT_TAKES_SAMPLE_WEIGHT else counts)[present]
-        per_class = np.zeros(classes.shape[0])
-        per_class[present] = totals.sum() / (np.count_nonzero(present) * totals)
-    return per_class
-
-
-def check_class_weighted_sum(class_weight, weight_sum):
-    if not weight_sum > 0:
-        raise ValueError(
-            f"With class_weight={class_weight!r}, every training sample has weight 0, so "
-            "there is nothing to fit. Give at least one class present in y a positive "
-            "weight."
-        )
 
 
 def validation_split(y, y_type, validation_fraction, random_state):
@@ -193,22 +90,21 @@ class ValidationScore:
     """Accuracy of the network ``theta`` on the held-out rows, as :meth:`score` gives it.
 
     Binary and multiclass targets: weighted fraction of rows whose predicted class is
-    right; multilabel targets: of rows whose labels are all right.
+    right; multilabel targets: of rows whose labels are all right. The forward passes
+    are the loss object's (`loss`), with as many threads as predictions take, within
+    the caller's BLAS budget read now: the fit holds BLAS at one thread while it scores.
     """
 
-    def __init__(self, X, Y, sample_weight, layer_sizes, activation, dtype, multilabel):
+    def __init__(self, loss, X, Y, sample_weight, multilabel):
         check_validation_weights(sample_weight)
-        self.X, self.sample_weight = X, sample_weight
-        self.layer_sizes, self.activation, self.dtype = layer_sizes, activation, dtype
+        self.loss, self.X, self.sample_weight = loss, X, sample_weight
         self.multilabel = multilabel
         self.Y = Y > 0.5
-        # Threads for the forward pass as predictions take them, within the caller's
-        # BLAS budget, read now: the fit holds BLAS at one thread while it scores.
-        self.n_threads = backprop._default_n_threads(X, layer_sizes, gradient=False)
+        self.n_threads = loss.forward_threads(X)
 
     def __call__(self, theta):
-        correct = correct_rows(theta, self.X, self.Y, self.layer_sizes, self.activation,
-                               self.dtype, self.multilabel, n_threads=self.n_threads)
+        correct = correct_rows(self.loss, theta, self.X, self.Y, self.multilabel,
+                               n_threads=self.n_threads)
         return float(np.average(correct, weights=self.sample_weight))
 
 
@@ -221,13 +117,11 @@ def check_validation_weights(sample_weight):
         )
 
 
-def correct_rows(theta, X, Y, layer_sizes, activation, dtype, multilabel, n_threads=1):
+def correct_rows(loss, theta, X, Y, multilabel, n_threads=1):
     """Which rows of `X` the network ``theta`` predicts right; `Y` is the boolean
-    indicator matrix. `n_threads` as in :func:`backprop.forward`, which must run with
-    BLAS at one thread."""
-    coefs, intercepts = backprop.unpack(theta.astype(dtype), layer_sizes)
-    Z = backprop.forward(coefs, intercepts, X, activation=activation,
-                         n_threads=n_threads)
+    indicator matrix, `loss` the network's loss object."""
+    coefs, intercepts = backprop.unpack(theta.astype(loss.dtype), loss.layer_sizes)
+    Z = loss.forward(coefs, intercepts, X, n_threads=n_threads)
     if Z.shape[1] == 1:  # binary, one logistic unit
         return (Z[:, 0] > 0) == Y[:, 0]
     if multilabel:

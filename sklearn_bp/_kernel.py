@@ -1,0 +1,429 @@
+"""The fused kernel: the equations of :mod:`sklearn_bp.backprop` on one block of rows.
+
+Private. One call of :func:`accumulate` runs (F1)-(F2), the cost (C2)/(C3), the output
+delta (B1), the hidden deltas (B2) and the gradient terms (G1), (G2) over one block of
+rows, in buffers reused from block to block (:class:`Buffers`); :func:`forward_block`
+runs (F1)-(F2) for predictions. The loop over blocks, the partial sums and the threads
+are :mod:`sklearn_bp._loss`'s.
+
+The forms here are those of the module notes of :mod:`sklearn_bp.backprop`, written to
+make few passes over memory and to cancel nowhere. Each choice that is only about speed
+was measured; the numbers are in ``benchmarks/levers.rst`` and the user's view of them
+in ``docs/performance.rst``. Nothing here imports the rest of the package.
+"""
+
+import functools
+import math
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.linalg import blas
+
+# Bytes of the widest layer's buffer in one block, and at most that of its rows of X:
+# small enough to stay in cache, large enough for efficient products. In bytes, so that
+# float32 blocks hold twice the rows of float64 ones.
+BLOCK_BYTES = 1 << 19  # 2**16 float64 numbers
+INPUT_BLOCK_BYTES = 1 << 24
+# Rows per input of the widest dense product: each block repacks the weights and adds a
+# (units x inputs) gradient term, work that grows with the inputs, not the rows.
+ROWS_PER_FAN_IN = 2
+
+# The sign bit of a float64 or float32, as the integer of the same width (exp_neg_abs)
+_SIGN_BIT = {"d": (np.int64, np.int64(-(1 << 63))), "f": (np.int32, np.int32(-(1 << 31)))}
+
+# BLAS rank-one update by dtype, to add the intercepts (see affine)
+GER = {"d": blas.dger, "f": blas.sger}
+
+# Below this logit, 1 + e^z is at most 1 / tiny, so sigma(-z) = 1 / (1 + e^z) is a normal
+# float64 and sigma(z) = e^z sigma(-z) keeps its relative accuracy (see activate).
+DIRECT_SIGMOID_MAX = -math.log(np.finfo(np.float64).tiny)  # 708.39...
+
+
+def work_dtype(X):
+    """float32 stays float32; every other input is computed in float64."""
+    dtype = getattr(X, "dtype", None)
+    return np.float32 if dtype == np.float32 else np.float64
+
+
+# ----------------------------------------------------------------------------------------
+# Elementwise forms, shared with backprop's public functions
+# ----------------------------------------------------------------------------------------
+
+
+def exp_neg_abs(z, out):
+    """``out = e^{-|z|}``, the one exponential behind (S1), (S2) and (C2); `z` and `out`
+    float64 or float32 arrays."""
+    # -|z| is z with its sign bit set: one integer pass instead of abs and negative.
+    ints, sign = _SIGN_BIT[z.dtype.char]
+    np.bitwise_or(z.view(ints), sign, out=out.view(ints))
+    return np.exp(out, out=out)
+
+
+def logistic_derivative(u, out):
+    """(S2) from ``u = sigma(-|z|)``: ``out = sigma(z) sigma(-z) = u (1 - u)``.
+
+    As ``u <= 1/2``, ``1 - u`` does not cancel (it is the accurate ``sigma(|z|)``), and a
+    relative error ``e`` in ``u`` enters the product with weight ``(1 - 2u) / (1 - u) <=
+    1``, while ``t / (1 + t)^2`` would take the rounding of ``1 + t`` twice. Within 3.6
+    ulp of the exact value (tests/test_numerics.py).
+    """
+    np.subtract(1.0, u, out=out)
+    return np.multiply(out, u, out=out)
+
+
+def exp_but_top(zt, et, top_mask, top, r):
+    """Shift the logits by their maximum and exponentiate every unit but the top one.
+
+    Unit by unit, with ``zt`` of shape ``(n_units, n_samples)``: ``zt -= m`` (the column
+    maxima, into ``top``), so that the top unit holds exactly 0; ``top_mask`` marks it;
+    ``et = e^{zt}`` except 0 at the top; ``r`` the sum of ``et`` over units, plus 1 for
+    each extra unit tied for the top. ``log1p(r)`` then keeps the digits that
+    ``log(1 + r)`` would round away, and ``1 + r`` is the softmax's denominator.
+    """
+    np.maximum.reduce(zt, axis=0, out=top)
+    zt -= top
+    np.equal(zt, 0.0, out=top_mask)
+    np.exp(zt, out=et)
+    et -= top_mask  # e^0 = 1 exactly: now 0
+    np.add.reduce(et, axis=0, out=r)
+    if np.count_nonzero(top_mask) > zt.shape[1]:  # ties: the top counts once, not in r
+        r += top_mask.sum(axis=0) - 1
+    return et
+
+
+# ----------------------------------------------------------------------------------------
+# Block size and buffers
+# ----------------------------------------------------------------------------------------
+
+
+def block_rows(layer_sizes, n_samples, *, n_sums=1, dtype=np.float64, row_bytes=None):
+    """Rows per block: about ``BLOCK_BYTES`` in the widest layer after the input, or
+    ``ROWS_PER_FAN_IN`` rows per input of the widest dense product if that is more, at
+    most ``INPUT_BLOCK_BYTES`` of input, and at least 64 rows.
+
+    With ``n_sums > 1`` (partial sums, see :mod:`sklearn_bp._loss`) the rows are also cut
+    so that every partial sum gets as many blocks as the others, all of nearly equal
+    size. `row_bytes` is the bytes of one row of the input; ``None`` means a dense row of
+    `dtype` (a sparse row holds only its nonzeros, and its product with the first layer's
+    weights is not a dense one). Between 1 and `n_samples`.
+    """
+    return _block_rows(tuple(layer_sizes), int(n_samples), int(n_sums),
+                       np.dtype(dtype).itemsize, row_bytes)
+
+
+@functools.lru_cache(maxsize=256)  # every evaluation asks again
+def _block_rows(layer_sizes, n_samples, n_sums, itemsize, row_bytes):
+    layer_sizes = [max(int(h), 1) for h in layer_sizes]
+    widest = max(layer_sizes[1:], default=1)
+    # inputs of the dense products: every layer's, but the first one's if X is sparse
+    fan_in = max(layer_sizes[:-1] if row_bytes is None else layer_sizes[1:-1], default=1)
+    if row_bytes is None:
+        row_bytes = itemsize * layer_sizes[0]
+    rows = max(BLOCK_BYTES // itemsize // widest, ROWS_PER_FAN_IN * fan_in)
+    rows = max(64, min(rows, int(INPUT_BLOCK_BYTES // max(row_bytes, 1))))
+    if n_sums > 1:
+        # Dealt evenly: as many blocks per partial sum, of nearly equal rows.
+        per_sum = max(1, -(-n_samples // (n_sums * rows)))
+        rows = -(-n_samples // (n_sums * per_sum))
+    return int(max(1, min(n_samples, rows)))
+
+
+def row_bytes(X):
+    """Bytes per row of `X` for :func:`block_rows`: ``None`` (dense rows) for arrays,
+    the mean of the stored values and column indices for scipy.sparse."""
+    if not sp.issparse(X) or X.shape[0] == 0:
+        return None
+    return (X.data.nbytes + X.indices.nbytes) / X.shape[0]
+
+
+class ColumnMajor:
+    """Storage for up to ``rows`` rows of ``h`` columns whose :meth:`block` views are
+    column-major: each column (one unit over the block's rows) is contiguous, whatever
+    the number of rows used. BLAS writes ``A @ W`` faster into this layout for up to
+    about a hundred units, and the softmax's sums over units become elementwise
+    operations on whole columns."""
+
+    def __init__(self, rows, h, dtype):
+        self.h = int(h)
+        self.flat = np.empty(int(rows) * self.h, dtype)
+
+    def block(self, m):
+        """The first ``m`` rows, an F-contiguous array of shape ``(m, h)``."""
+        return self.flat[:m * self.h].reshape(self.h, m).T
+
+
+class Buffers:
+    """One thread's buffers for a block of up to ``rows`` rows, each column-major.
+
+    Per layer ``l + 1`` after the input:
+
+    - ``logits[l]``: ``Z_{l+1}``, overwritten in place by the activations ``A_{l+1}``;
+    - ``derivatives[l]``: ``g'(Z_{l+1})`` for (B2) (scratch in predictions);
+    - ``deltas[l]``: scratch in the forward pass, then ``D_{l+1}`` in the backward pass.
+
+    For the output layer, ``output_delta`` holds ``D_L``, ``top_mask`` (bool) marks the
+    softmax's top unit, and ``row_top`` / ``row_rest`` hold its row maxima and sums; per
+    layer, ``gradient_terms`` receive one block's gradient terms (see
+    :func:`add_gradient`). With ``gradient=False`` (predictions) the output logits go to
+    the caller's array and the output layer needs no buffers.
+    """
+
+    def __init__(self, layer_sizes, rows, dtype, *, gradient=True):
+        widths = [int(h) for h in layer_sizes[1:]]
+        if not gradient:
+            widths = widths[:-1]
+        self.logits = [ColumnMajor(rows, h, dtype) for h in widths]
+        self.derivatives = [ColumnMajor(rows, h, dtype) for h in widths]
+        self.deltas = [ColumnMajor(rows, h, dtype) for h in widths]
+        self.top_mask = ColumnMajor(rows, widths[-1], bool) if gradient else None
+        self.output_delta = ColumnMajor(rows, widths[-1], dtype) if gradient else None
+        self.row_stats = np.empty((2, rows), dtype) if gradient else None
+        # for the intercepts (affine) and the column sums over rows (add_gradient)
+        self.ones = np.ones(rows, dtype)
+        self._views = {}  # see blocks()
+        self.gradient_terms = (
+            [(np.empty((w, h), dtype), np.empty(w, dtype))
+             for h, w in zip(layer_sizes[:-1], layer_sizes[1:])] if gradient else None)
+
+    def blocks(self, m):
+        """``(logits, derivatives, deltas, top_mask, output_delta)`` for the first ``m``
+        rows: lists of views per layer (the last two one view each, of the output
+        layer), made once per ``m``."""
+        views = self._views.get(m)
+        if views is None:
+            views = self._views[m] = (
+                *([b.block(m) for b in layer]
+                  for layer in (self.logits, self.derivatives, self.deltas)),
+                *(None if b is None else b.block(m)
+                  for b in (self.top_mask, self.output_delta)),
+            )
+        return views
+
+    def arrays(self):
+        """Every buffer, to account for memory."""
+        return [b.flat for b in (*self.logits, *self.derivatives, *self.deltas)] + [
+            self.ones] + ([] if self.output_delta is None else [
+                self.top_mask.flat, self.output_delta.flat, self.row_stats]) + [
+            a for terms in self.gradient_terms or () for a in terms]
+
+
+# ----------------------------------------------------------------------------------------
+# The equations on one block
+# ----------------------------------------------------------------------------------------
+
+
+def affine(A, W, b, out, ones, ger):
+    """(F1) ``out = A @ W + b``; ``A`` may be scipy.sparse, ``ones`` holds at least as
+    many ones as ``out`` has rows.
+
+    With `ger` true and ``out`` contiguous, ``b`` is added as the rank-one update
+    ``ones b^T`` by scipy's BLAS ``ger``: a third of the time of numpy's broadcast
+    addition. Callers pass `ger` false unless every BLAS library runs one thread: numpy's
+    and scipy's OpenBLAS keep separate thread pools, and alternating between them while
+    both have threads is many times slower.
+    """
+    if sp.issparse(A):
+        out[...] = A @ W
+    else:
+        np.matmul(A, W, out=out)
+    ger = GER.get(out.dtype.char) if ger else None
+    ones = ones[:out.shape[0]]
+    if ger is not None and out.flags.f_contiguous and out.shape[0] > 1:
+        a, x, y = out, ones, b  # Fortran's a (m, h) += ones b^T
+    elif ger is not None and out.flags.c_contiguous and out.shape[1] > 1:
+        a, x, y = out.T, b, ones  # Fortran's a (h, m) += b ones^T
+    else:
+        return np.add(out, b, out=out)
+    done = ger(1.0, x, y, a=a, overwrite_a=True)
+    if done is not a:  # the wrapper worked on a copy (it returns `a` itself otherwise)
+        a[...] = done
+    return out
+
+
+def hidden_forward(Z, derivative, scratch, activation, with_derivative=True):
+    """(F2) in place: ``Z`` becomes ``A = g(Z)``, `derivative` receives ``g'(Z)`` for
+    (B2) (scratch, with ``with_derivative=False``); `scratch` is scratch.
+
+    The three are column-major; they are taken in chunks of whole columns of at most
+    ``BLOCK_BYTES`` each, so that a chunk's three stay in a core's cache over the
+    activation's passes (blocks wider than that come from the fan-in rule). The bits do
+    not depend on the chunks. See :func:`activate` for the forms.
+    """
+    step = max(1, BLOCK_BYTES // max(1, Z.shape[0] * Z.itemsize))
+    if step >= Z.shape[1]:
+        return activate(Z, derivative, scratch, activation, with_derivative)
+    for j in range(0, Z.shape[1], step):
+        cols = slice(j, j + step)
+        activate(Z[:, cols], derivative[:, cols], scratch[:, cols], activation,
+                 with_derivative)
+    return Z
+
+
+def activate(Z, derivative, scratch, activation, with_derivative=True):
+    """:func:`hidden_forward` on arrays of any size, in one go.
+
+    For logistic units, one ``t = e^{-|z|}`` gives ``u = sigma(-|z|) = t/(1+t)``, at most
+    1/2, and ``sigma(|z|) = 1 - u`` (S1); ``A`` is the second where ``z >= 0`` and the
+    first elsewhere, and ``g' = u (1 - u)`` (S2), never ``A (1 - A)``.
+
+    Without the derivative (predictions), float64 arrays whose logits are all below
+    ``DIRECT_SIGMOID_MAX`` take the direct form ``e^z sigma(-z)`` with ``sigma(-z) = 1 /
+    (1 + e^z)``: four passes instead of eight, within 3.1 ulp. Fits keep the form above,
+    as the direct form's ``g'`` takes the rounding of ``1 + e^z`` twice (up to 5 ulp);
+    so does float32, whose ``e^z`` alone is up to 2.4 ulp off.
+    """
+    if (activation == "logistic" and not with_derivative and Z.dtype == np.float64
+            and Z.size and Z.max() < DIRECT_SIGMOID_MAX):
+        e = np.exp(Z, out=Z)  # e^z, finite and at most 1 / tiny
+        one_plus_e = np.add(e, 1.0, out=scratch)
+        sigma_minus = np.reciprocal(one_plus_e, out=scratch)  # sigma(-z) = 1 / (1 + e)
+        return np.multiply(e, sigma_minus, out=Z)  # A = sigma(z) = e sigma(-z)
+    if activation == "logistic":
+        t = exp_neg_abs(Z, scratch)
+        # [z >= 0] as 1.0 or 0.0 (written as floats: no bool-to-float pass below)
+        nonnegative = np.greater_equal(Z, 0.0, out=derivative, casting="unsafe")
+        one_plus_t = np.add(t, 1.0, out=Z)
+        u = np.divide(t, one_plus_t, out=scratch)  # sigma(-|z|) <= 1/2
+        signed = np.subtract(nonnegative, u, out=Z)  # 1 - u where z >= 0, -u elsewhere
+        np.abs(signed, out=Z)  # A = sigma(z)
+        if with_derivative:
+            logistic_derivative(u, derivative)
+    elif activation == "tanh":
+        if with_derivative:
+            # tanh'(z) = 1 - tanh(z)^2 = 4 sigma(2|z|) sigma(-2|z|): no cancellation.
+            minus_2abs = np.abs(Z, out=scratch)
+            np.multiply(minus_2abs, -2.0, out=minus_2abs)
+            t = np.exp(minus_2abs, out=scratch)  # e^{-2|z|}
+            one_plus_t = np.add(t, 1.0, out=derivative)
+            u = np.divide(t, one_plus_t, out=scratch)  # sigma(-2|z|)
+            logistic_derivative(u, derivative)
+            np.multiply(derivative, 4.0, out=derivative)
+        np.tanh(Z, out=Z)
+    else:  # relu
+        if with_derivative:
+            np.greater(Z, 0.0, out=derivative)  # relu'(z), 0 or 1
+        np.maximum(Z, 0.0, out=Z)
+    return Z
+
+
+def _block_cost(terms, sample_weight):
+    """``sum_i s_i sum_k terms_ik``, accumulated in float64."""
+    if sample_weight is None:
+        return float(terms.sum(dtype=np.float64))
+    if terms.dtype == np.float64:
+        return float(np.dot(sample_weight, terms).sum())
+    return float(np.dot(terms.sum(axis=1, dtype=np.float64), sample_weight))
+
+
+def output_cost_delta(Z, Y, delta, scratch, scratch2, top_mask, row_stats,
+                      sample_weight, output_activation):
+    """Block cost ``sum_i s_i c_i`` (C2)/(C3), returned, and the output delta ``delta =
+    s * (A_L - Y)`` (B1), from the logits ``Z``; ``Z``, `scratch`, `scratch2`,
+    `top_mask` and `row_stats` are overwritten (the block's :class:`Buffers`)."""
+    if output_activation == "logistic":
+        t = exp_neg_abs(Z, scratch2)
+        # c_i = sum_k (max(z, 0) - y z) + log1p(e^{-|z|})        (C2)
+        # The bracket first: for y in {0, 1} it is exactly 0 or |z|, so the small
+        # log1p term is never added to z and subtracted again.
+        bracket = np.maximum(Z, 0.0, out=scratch)
+        bracket -= np.multiply(Y, Z, out=delta)
+        terms = np.log1p(t, out=delta)
+        terms += bracket
+        cost = _block_cost(terms, sample_weight)
+        # D = (1 - y) sigma(z) - y sigma(-z)                      (B1)
+        #   = (1 - y) - u where z >= 0, and u - y where z < 0, with u = sigma(-|z|):
+        #   = ([z >= 0] - y) - [z >= 0 ? 1 : -1] u, which for y = 1 and z >= 0 is -u.
+        one_plus_t = np.add(t, 1.0, out=scratch)
+        u = np.divide(t, one_plus_t, out=scratch2)  # <= 1/2
+        nonnegative = np.signbit(Z, out=top_mask)  # z < 0, and -0.0 with it ...
+        np.logical_not(nonnegative, out=nonnegative)  # ... so that -0.0 counts as < 0
+        np.subtract(nonnegative, Y, out=delta)
+        signed_u = np.copysign(u, Z, out=scratch2)
+        delta -= signed_u
+    else:
+        # c_i = log1p(r) - sum_k y_k (z_k - m),  r = sum_{k != top} e^{z_k - m}    (C3)
+        # Unit by unit: the transposes are C-contiguous, one row per output unit.
+        n = Z.shape[0]
+        top, rest = row_stats[0, :n], row_stats[1, :n]
+        shifted_t = Z.T  # becomes z - m
+        exp_t = exp_but_top(shifted_t, delta.T, top_mask.T, top, rest)  # e^{z-m}, 0 at top
+        log1p_rest = np.log1p(rest, out=top)
+        y_shifted = np.multiply(Y, Z, out=scratch)  # y (z - m), at most 0
+        if sample_weight is None:
+            cost = (float(log1p_rest.sum(dtype=np.float64))
+                    - float(y_shifted.sum(dtype=np.float64)))
+        else:
+            cost = _block_cost(log1p_rest[:, None], sample_weight) - _block_cost(
+                y_shifted, sample_weight)
+        # D = softmax(z) - y = ((e - y) - y r) / (1 + r), with e = 1 at the top unit,
+        # where it is ((1 - y) - y r) / (1 + r): no cancellation for y = 1.   (B1)
+        y_t = Y.T
+        y_minus_top = np.subtract(y_t, top_mask.T, out=scratch.T)
+        exp_t -= y_minus_top  # e - y, with e = 1 at the top (where exp_t held 0)
+        exp_t -= np.multiply(y_t, rest, out=scratch.T)
+        inverse = np.reciprocal(np.add(rest, 1.0, out=top), out=top)  # 1 / (1 + r)
+        exp_t *= inverse
+    if sample_weight is not None:
+        delta *= sample_weight[:, None]
+    return cost
+
+
+def add_gradient(A, delta, ones, sums, scratch_terms, first):
+    """(G1), (G2) for one block: ``sums = (coef_t, intercept)`` receive ``delta.T @ A``,
+    the transpose of ``A.T @ delta``, and the sum of the rows of ``delta``: written into
+    them for the `first` block of a partial sum, else added through `scratch_terms`.
+
+    Transposed, because with the column-major delta this product is the faster one for
+    narrow layers, and the sums add contiguous arrays (the loss gathers them into theta's
+    layout once per evaluation). numpy's ``matmul`` releases the GIL meanwhile.
+    """
+    coef_t, intercept = sums if first else scratch_terms
+    if sp.issparse(A):
+        coef_t[...] = delta.T @ A  # scipy.sparse computes it as (A.T @ delta).T
+    else:
+        np.matmul(delta.T, A, out=coef_t)
+    np.matmul(ones[:delta.shape[0]], delta, out=intercept)
+    if not first:
+        coef_t_sum, intercept_sum = sums
+        coef_t_sum += coef_t
+        intercept_sum += intercept
+
+
+def accumulate(coefs, intercepts, X, Y, sample_weight, sums, buffers, activation,
+               output_activation, ger, first):
+    """One block of rows: returns ``sum_i s_i c_i`` and adds ``(s * D_{l+1})^T A_l`` and
+    ``sum_i s_i D_{l+1,i}`` to ``sums[l]``, a pair of arrays (the unnormalised sums of
+    (C1), (G1) transposed, (G2)), or writes them there for the `first` block of a
+    partial sum. `buffers` are one thread's :class:`Buffers`; `ger` as in
+    :func:`affine`."""
+    n_layers = len(coefs)
+    logits, derivatives, deltas, top_mask, delta = buffers.blocks(X.shape[0])
+
+    activations = [X]  # (F1), (F2)
+    for l in range(n_layers):
+        Z = affine(activations[l], coefs[l], intercepts[l], logits[l], buffers.ones, ger)
+        if l + 1 < n_layers:
+            activations.append(
+                hidden_forward(Z, derivatives[l], deltas[l], activation))
+    block_cost = output_cost_delta(  # (C2)/(C3), (B1)
+        logits[-1], Y, delta, derivatives[-1], deltas[-1], top_mask, buffers.row_stats,
+        sample_weight, output_activation,
+    )
+    for l in range(n_layers - 1, -1, -1):
+        # (G1), (G2) for layer l, while delta = s * D_{l+1} is in cache
+        add_gradient(activations[l], delta, buffers.ones, sums[l],
+                     buffers.gradient_terms[l], first)
+        if l:  # (B2): D_l = (D_{l+1} @ W_l^T) * g'(Z_l)
+            delta = np.matmul(delta, coefs[l].T, out=deltas[l - 1])
+            delta *= derivatives[l - 1]
+    return block_cost
+
+
+def forward_block(coefs, intercepts, X, out, buffers, activation, ger):
+    """(F1)-(F2) for predictions on one block of rows: the output logits into `out`."""
+    logits, derivatives, deltas, _, _ = buffers.blocks(X.shape[0])
+    A = X
+    for l in range(len(coefs) - 1):
+        Z = affine(A, coefs[l], intercepts[l], logits[l], buffers.ones, ger)
+        A = hidden_forward(Z, derivatives[l], deltas[l], activation, with_derivative=False)
+    return affine(A, coefs[-1], intercepts[-1], out, buffers.ones, ger)

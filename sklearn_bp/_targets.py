@@ -1,0 +1,143 @@
+"""Targets: the 0/1 indicator matrix of the labels, and the weights of the classes.
+
+Private helpers of both estimators (:mod:`sklearn_bp._classifier` and
+:mod:`sklearn_bp.dask`), which encode labels and weigh classes here so that an
+in-process fit and a distributed one see the same ``Y`` and the same weights.
+"""
+
+import inspect
+from numbers import Real
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.utils.class_weight import compute_class_weight
+
+# Recent scikit-learn (1.9 does) weighs the "balanced" class counts by sample_weight.
+CLASS_WEIGHT_TAKES_SAMPLE_WEIGHT = (
+    "sample_weight" in inspect.signature(compute_class_weight).parameters
+)
+
+
+def indicator_matrix(y, y_type, output_activation, classes=None):
+    """``(classes, Y)``: the classes of the labels `y` and their 0/1 matrix ``Y`` of
+    shape (n_samples, n_outputs), in float64, encoded as scikit-learn's
+    ``LabelBinarizer`` encodes them, then widened for a softmax output.
+
+    `y_type` is `y`'s ``type_of_target``. Binary and multiclass labels give the sorted
+    distinct labels as classes, one column per class, and for two classes one column,
+    for the second, or with ``output_activation="softmax"`` both. A multilabel indicator
+    matrix is ``Y`` as it is, with classes ``0, ..., n_labels - 1``. Given `classes`
+    (the classes of all of the data, when `y` is one block of it), the rows are encoded
+    against them.
+    """
+    if y_type == "multilabel-indicator":
+        Y = np.asarray(y.toarray() if sp.issparse(y) else y, dtype=np.float64)
+        return np.arange(Y.shape[1]) if classes is None else classes, Y
+    # One np.unique (LabelBinarizer took 2.5 ms of a 33 ms fit on digits, this 0.1 ms)
+    if classes is None:
+        classes, index = np.unique(y, return_inverse=True)
+    else:
+        index = np.searchsorted(classes, y)
+    Y = np.zeros((index.shape[0], classes.shape[0]))
+    Y[np.arange(index.shape[0]), index.reshape(-1)] = 1.0
+    if y_type == "binary" and output_activation != "softmax":
+        Y = Y[:, 1:]
+    return classes, Y
+
+
+def training_weights(class_weight, y_type, classes, y, sample_weight, per_class=None):
+    """``sample_weight`` multiplied by the weight of each sample's class.
+
+    `per_class`, if given, is :func:`class_weights_of` for these arguments, already
+    computed. Returns `sample_weight` itself (possibly None) when `class_weight` is None.
+    "balanced" gives class ``c`` the weight ``n / (n_classes * n_c)``, counted over the
+    samples with a positive weight (weighted by `sample_weight` where the installed
+    scikit-learn's ``compute_class_weight`` accepts it, as 1.9's does), so that a zero
+    weight still means "as if the sample were absent".
+    """
+    if class_weight is None:
+        if sample_weight is not None and not np.any(sample_weight > 0):
+            raise ValueError(
+                "sample_weight must contain at least one non-zero number among the "
+                "training samples (with early_stopping=True, those not held out for "
+                "validation); with every weight 0 there is nothing to fit."
+            )
+        return sample_weight
+    if per_class is None:
+        per_class = class_weights_of(class_weight, y_type, classes, y, sample_weight)
+    weights = np.ones(y.shape[0]) if sample_weight is None else sample_weight
+    weights = weights * per_class[np.searchsorted(classes, y)]
+    check_class_weighted_sum(class_weight, weights.sum())
+    return weights
+
+
+def class_weights_of(class_weight, y_type, classes, y, sample_weight):
+    """The weight of each class of `classes` for the samples `y`, `sample_weight`."""
+    check_class_weight_target(class_weight, y_type)
+    weights = np.ones(y.shape[0]) if sample_weight is None else sample_weight
+    y_index = np.searchsorted(classes, y)
+    return class_multipliers(class_weight, classes,
+                             *class_totals(y_index, classes.shape[0], weights))
+
+
+def check_class_weight_target(class_weight, y_type):
+    if class_weight is not None and y_type == "multilabel-indicator":
+        raise ValueError(
+            f"class_weight={class_weight!r} weighs each sample by its class, but a "
+            "multilabel sample can carry several labels at once. Leave class_weight=None "
+            "and pass sample_weight instead, for example "
+            "sklearn.utils.class_weight.compute_sample_weight('balanced', Y)."
+        )
+
+
+def class_totals(y_index, n_classes, weights):
+    """Per class: how many samples have a positive weight, and the sum of their weights.
+
+    Totals over disjoint sets of samples add up, so a distributed fit sums them over
+    its blocks and hands them to :func:`class_multipliers`.
+    """
+    counted = weights > 0
+    counts = np.bincount(y_index[counted], minlength=n_classes)
+    sums = np.bincount(y_index[counted], weights=weights[counted], minlength=n_classes)
+    return counts, sums
+
+
+def class_multipliers(class_weight, classes, counts, sums):
+    """The weight of each class, from a dict or "balanced" and the :func:`class_totals`.
+
+    "balanced" is ``compute_class_weight``'s ``total / (n_present * total_c)`` over the
+    classes present among the positive-weight samples, with the totals weighted by
+    sample weight where the installed scikit-learn weighs them (1.9 does), and 0 for the
+    classes absent there.
+    """
+    per_class = np.ones(classes.shape[0])
+    if isinstance(class_weight, dict):
+        labels = classes.tolist()
+        unknown = [key for key in class_weight if key not in labels]
+        if unknown:
+            raise ValueError(
+                f"class_weight has keys {unknown!r} that are not classes of y; the "
+                f"classes are {labels!r}. Use the class labels as keys."
+            )
+        for key, value in class_weight.items():
+            if not isinstance(value, Real) or not np.isfinite(value) or value < 0:
+                raise ValueError(
+                    f"class_weight[{key!r}] = {value!r}; class weights must be finite "
+                    "non-negative numbers."
+                )
+            per_class[labels.index(key)] = float(value)
+    else:  # "balanced"
+        present = counts > 0
+        totals = (sums if CLASS_WEIGHT_TAKES_SAMPLE_WEIGHT else counts)[present]
+        per_class = np.zeros(classes.shape[0])
+        per_class[present] = totals.sum() / (np.count_nonzero(present) * totals)
+    return per_class
+
+
+def check_class_weighted_sum(class_weight, weight_sum):
+    if not weight_sum > 0:
+        raise ValueError(
+            f"With class_weight={class_weight!r}, every training sample has weight 0, so "
+            "there is nothing to fit. Give at least one class present in y a positive "
+            "weight."
+        )

@@ -66,10 +66,13 @@ plt.show()
 # 1. the gradient of the penalty ``alpha W_l / S`` is left out of (G1), and
 # 2. the factor ``g'(Z_l)`` is left out of the hidden-delta recursion (B2).
 #
-# ``check_gradient`` looks up :func:`~sklearn_bp.backprop.cost_and_gradient` and the
-# private kernel ``_hidden_backward`` in the module when it runs, so
-# :func:`unittest.mock.patch.object` swaps them in for the duration of a ``with`` block.
+# ``check_gradient`` looks up :func:`~sklearn_bp.backprop.cost_and_gradient` in its module
+# when it runs, and the private kernel (``sklearn_bp._kernel``) looks up the function that
+# fills in ``g'(Z_l)`` for the logistic activation in its own, so
+# :func:`unittest.mock.patch.object` swaps them for the duration of a ``with`` block.
 from unittest import mock
+
+from sklearn_bp import _kernel
 
 real_cost_and_gradient = backprop.cost_and_gradient
 
@@ -80,15 +83,16 @@ def forgets_penalty_gradient(theta, X, Y, layer_sizes, *, alpha=0.0, **kwargs):
     return cost, grad
 
 
-def forgets_activation_derivative(D, P):
-    return D  # should be D * g'(Z)
+def forgets_activation_derivative(u, out):
+    out.fill(1.0)  # should be g'(Z) = u (1 - u): now (B2) is D_l = D_{l+1} @ W_l^T
+    return out
 
 
 broken = {}
 with mock.patch.object(backprop, "cost_and_gradient", forgets_penalty_gradient):
     broken["no penalty gradient, alpha=3"] = check_gradient(alpha=3.0)
     broken["no penalty gradient, alpha=0"] = check_gradient(alpha=0.0)
-with mock.patch.object(backprop, "_hidden_backward", forgets_activation_derivative):
+with mock.patch.object(_kernel, "logistic_derivative", forgets_activation_derivative):
     broken["no g'(Z) in (B2)"] = check_gradient()
 broken["correct"] = check_gradient(alpha=3.0)
 for name, difference in broken.items():

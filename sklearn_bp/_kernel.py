@@ -7,9 +7,21 @@ runs (F1)-(F2) for predictions. The loop over blocks, the partial sums and the t
 are :mod:`sklearn_bp._loss`'s.
 
 The forms here are those of the module notes of :mod:`sklearn_bp.backprop`, written to
-make few passes over memory and to cancel nowhere. Each choice that is only about speed
-was measured; the numbers are in ``benchmarks/levers.rst`` and the user's view of them
-in ``docs/performance.rst``. Nothing here imports the rest of the package.
+make few passes over memory and to cancel nowhere, and fused:
+
+* a fit's hidden layer computes ``A = sigma(z)`` and ``g' = u (1 - u)`` from one ``t =
+  e^{-|z|}`` in place (:func:`activate`); predictions need no ``g'`` and, in float64,
+  take (S1) as ``e^z / (1 + e^z)`` when every logit of the block (of its chunk of
+  columns, in wide blocks) is below about 708.4: four passes instead of eight, within
+  3.1 ulp, measured;
+* the output layer's cost (C2)/(C3) and delta (B1) share their exponentials
+  (:func:`output_cost_delta`);
+* the sums over samples of (C1), (G1), (G2) are accumulated block by block, so memory
+  does not grow with the number of rows.
+
+Each choice that is only about speed was measured; the numbers are in
+``benchmarks/levers.rst`` and the user's view of them in ``docs/performance.rst``.
+Nothing here imports the rest of the package.
 """
 
 import functools

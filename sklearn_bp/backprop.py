@@ -55,28 +55,21 @@ that cannot overflow. The user guide has the whole dictionary.
 How the numbers are computed
 ----------------------------
 * (S1), (S2) use ``t = e^{-|z|}``, which never overflows: ``u = sigma(-|z|) = t / (1 + t)``
-  is at most 1/2 and ``sigma(|z|) = 1 - u = 1 / (1 + t)``. One exponential gives both
-  ``sigma(z)`` and ``sigma(-z)``, so ``sigma'(z) = u (1 - u)`` is a product of two
-  accurate numbers, never the cancelling ``a (1 - a)``. :func:`sigmoid` and
+  is at most 1/2 and ``sigma(|z|) = 1 - u``, so ``sigma'(z) = u (1 - u)`` is a product of
+  two accurate numbers, never the cancelling ``a (1 - a)``. :func:`sigmoid` and
   :func:`sigmoid_gradient` also correct the rounding of ``1 + t`` (within 1.5 and 2.8
-  ulp); the fit's kernel does without (within 2.5 and 3.6 ulp, measured). For
-  ``|z| > 708`` ``t`` is subnormal, and relative accuracy ends where it does.
-* Predictions need no ``sigma'``: in float64 they take (S1) as ``e^z / (1 + e^z)`` when
-  every logit of the block (of its chunk of columns, in wide blocks) is below about
-  708.4, in four passes instead of eight and within 3.1 ulp, measured.
-* (C2) is ``max(z, 0) - y z + log1p(e^{-|z|})``, written so that for ``y`` in {0, 1}
-  nothing cancels: the cost is exact for saturated logits, right or wrong, with no
-  clipping of probabilities.
+  ulp); the fit's kernel does without (within 2.5 and 3.6 ulp, measured). Relative
+  accuracy holds while ``e^{-|z|}`` is a normal float, ``|z| < 708``.
+* (C2) is ``max(z, 0) - y z + log1p(e^{-|z|})``: for ``y`` in {0, 1} nothing cancels, so
+  the cost is exact for saturated logits, right or wrong, with no clipping.
 * (C3) is computed around the row maximum ``m`` as ``log1p(r) - sum_k y_k (z_k - m)``
   where ``r`` sums ``e^{z_k - m}`` over every unit but one largest.
-* (B1) is computed, for logistic outputs, as ``([z >= 0] - y) - u`` where ``z >= 0`` and
-  ``([z >= 0] - y) + u`` where ``z < 0``, ``u = sigma(-|z|)``, which equals ``sigma(z) -
-  y`` but does not cancel when ``y = 1`` and ``z`` is large. (Written with a sign,
-  ``([z >= 0] - y) - sign(z) u`` needs ``sign(0) = 1``: the code takes the sign bit, so
-  ``z = +0.0`` counts as ``z >= 0`` and ``-0.0`` as ``z < 0``; both give ``1/2 - y``.)
-* The sums over samples in (C1), (G1), (G2) are accumulated over row blocks of bounded
-  size, so memory does not grow with ``n``, and added as partial sums in a fixed order:
-  the same inputs give the same bits with any number of threads.
+* (B1), for logistic outputs, is ``([z >= 0] - y) - u`` where ``z >= 0`` and ``([z >= 0]
+  - y) + u`` where ``z < 0``: ``sigma(z) - y`` without cancelling when ``y = 1`` and
+  ``z`` is large. (Written as ``([z >= 0] - y) - sign(z) u`` it needs ``sign(0) = 1``;
+  the code reads the sign bit, so ``+0.0`` counts as ``z >= 0`` and ``-0.0`` as
+  ``z < 0``, and both give ``1/2 - y``.)
+* :mod:`sklearn_bp._kernel` says how the fit and the predictions fuse these forms.
 """
 
 import functools
@@ -303,23 +296,11 @@ def softmax(z):
     return np.ascontiguousarray(e.T)
 
 
-def _tanh_gradient(z):
-    return 1.0 - np.tanh(z) ** 2
-
-
-def _relu(z):
-    return np.maximum(z, 0.0)
-
-
-def _relu_gradient(z):
-    return (z > 0).astype(float)
-
-
-# g and g' for (F2), (B2), by activation
+# g and g' for (F2), (B2), by activation, as the reference implementation uses them
 _HIDDEN = {
     "logistic": (sigmoid, sigmoid_gradient),
-    "tanh": (np.tanh, _tanh_gradient),
-    "relu": (_relu, _relu_gradient),
+    "tanh": (np.tanh, lambda z: 1.0 - np.tanh(z) ** 2),
+    "relu": (lambda z: np.maximum(z, 0.0), lambda z: (z > 0).astype(float)),
 }
 
 
@@ -457,12 +438,11 @@ def reference_cost_and_gradient(theta, X, Y, layer_sizes, *, alpha=0.0, sample_w
                                 activation="logistic", output_activation="logistic"):
     """(C1) and its gradient by (B1)-(G2), computed plainly, one line per equation.
 
-    The forward pass (F1)-(F3), the cost (C1) with (C2) or (C3), the output delta (B1),
-    the hidden deltas (B2) and the gradient (G1), (G2), each a line of code below.
-
-    The whole batch at once, in float64, with the public functions of this module: the
-    equations as they read, for reading and for testing. :func:`cost_and_gradient` gives
-    the same numbers (to rounding) in bounded memory, much faster.
+    The forward pass (F1)-(F3), the cost (C2) or (C3), the deltas (B1), (B2) and the
+    gradient (G1), (G2) are each a line of code, over the whole batch at once, in
+    float64: the equations as they read, for reading and for testing (it is the kernel's
+    test oracle). :func:`cost_and_gradient` gives the same numbers to rounding, faster
+    and in bounded memory.
 
     Parameters
     ----------
@@ -552,20 +532,8 @@ def partial_sums(theta, X, Y, layer_sizes, *, sample_weight=None, activation="lo
 
     Parameters
     ----------
-    theta : ndarray of shape (n_params,)
-        All weights and intercepts, as made by :func:`pack`.
-    X : {ndarray, sparse matrix} of shape (n_samples, n_features)
-        Inputs. The computation runs in float32 if `X` is float32, else in float64.
-    Y : ndarray of shape (n_samples, n_outputs)
-        0/1 indicator matrix of the targets.
-    layer_sizes : sequence of int
-        ``(n_features, *hidden_layer_sizes, n_outputs)``.
-    sample_weight : ndarray of shape (n_samples,), default=None
-        Weights ``s``; ``None`` means every sample weighs 1.
-    activation : {"logistic", "tanh", "relu"}, default="logistic"
-        Hidden activation ``g``.
-    output_activation : {"logistic", "softmax"}, default="logistic"
-        Output units: independent sigmoids (C2) or one softmax (C3).
+    theta, X, Y, layer_sizes, sample_weight, activation, output_activation
+        As in :func:`cost_and_gradient`.
 
     Returns
     -------
@@ -605,12 +573,8 @@ def combine_partial_sums(parts, theta, layer_sizes, *, alpha=0.0, weight_sum):
     parts : sequence of PartialSums
         From :func:`partial_sums` over disjoint sets of rows that make up the data; not
         modified.
-    theta : ndarray of shape (n_params,)
-        The weights the sums were computed at.
-    layer_sizes : sequence of int
-        ``(n_features, *hidden_layer_sizes, n_outputs)``.
-    alpha : float, default=0.0
-        L2 penalty on the weights.
+    theta, layer_sizes, alpha
+        As in :func:`cost_and_gradient`: the weights the sums were computed at.
     weight_sum : float
         ``S = sum_i s_i`` over all rows (``n_samples`` without weights).
 

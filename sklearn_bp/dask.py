@@ -564,8 +564,9 @@ class DaskBackpropClassifier(BackpropClassifier):
         objective = BlockObjective(loss, blocks)
         validation = None if blocks.held_out is None else _BlockValidationScore(loss, blocks)
         try:
-            return self._fit_objective(objective, blocks.y_type, blocks.classes,
-                                       validation=validation)
+            return self._fit_objective(
+                objective, {"classes_": blocks.classes, "_y_type": blocks.y_type},
+                validation=validation)
         finally:  # drop the references to the blocks: the workers then free them
             objective.close()
             if validation is not None:

@@ -183,9 +183,9 @@ def test_initial_weights_depend_only_on_shapes_and_seed():
     ours = [_quiet_fit(BackpropClassifier(**kwargs), X, y) for X in (X1, X2)]
     theirs = _quiet_fit(MLPClassifier(solver="lbfgs", activation="logistic", **kwargs), X1, y)
     # After one iteration the weights differ, so compare the initial draws instead.
-    from sklearn_bp._classifier import _glorot_init
+    from sklearn_bp._base import glorot_init
 
-    theta0 = _glorot_init((4, 6, 3), "logistic", np.float64, np.random.RandomState(7))
+    theta0 = glorot_init((4, 6, 3), "logistic", np.float64, np.random.RandomState(7))
     mlp_rng = np.random.RandomState(7)
     expected = []
     for fan_in, fan_out in [(4, 6), (6, 3)]:

@@ -654,7 +654,7 @@ def test_pickle_from_another_version_warns(fitted, monkeypatch):
     assert not hasattr(same, "_sklearn_bp_version")
     np.testing.assert_array_equal(same.predict_proba(X), model.predict_proba(X))
 
-    monkeypatch.setattr("sklearn_bp._classifier.__version__", "0.0.1")
+    monkeypatch.setattr("sklearn_bp._base.__version__", "0.0.1")
     old = pickle.dumps(model)
     monkeypatch.undo()
     with pytest.warns(UserWarning, match=f"saved with sklearn_bp 0.0.1 and is loaded "

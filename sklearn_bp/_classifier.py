@@ -198,7 +198,7 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
 
     _parameter_constraints = {
         **BaseBackprop._parameter_constraints,
-        "output_activation": [StrOptions(set(backprop.OUTPUT_ACTIVATIONS))],
+        "output_activation": [StrOptions({"logistic", "softmax"})],
         "class_weight": [dict, StrOptions({"balanced"}), None],
     }
 

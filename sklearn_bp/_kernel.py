@@ -1,6 +1,6 @@
 """The fused kernel: the equations of :mod:`sklearn_bp.backprop` on one block of rows.
 
-Private. One call of :func:`accumulate` runs (F1)-(F2), the cost (C2)/(C3), the output
+Private. One call of :func:`accumulate` runs (F1)-(F2), the cost (C2)-(C5), the output
 delta (B1), the hidden deltas (B2) and the gradient terms (G1), (G2) over one block of
 rows, in buffers reused from block to block (:class:`Buffers`); :func:`forward_block`
 runs (F1)-(F2) for predictions. The loop over blocks, the partial sums and the threads
@@ -14,7 +14,7 @@ make few passes over memory and to cancel nowhere, and fused:
   take (S1) as ``e^z / (1 + e^z)`` when every logit of the block (of its chunk of
   columns, in wide blocks) is below about 708.4: four passes instead of eight, within
   3.1 ulp, measured;
-* the output layer's cost (C2)/(C3) and delta (B1) share their exponentials
+* the output layer's cost (C2)-(C5) and delta (B1) share their exponentials
   (:func:`output_cost_delta`);
 * the sums over samples of (C1), (G1), (G2) are accumulated block by block, so memory
   does not grow with the number of rows.
@@ -329,10 +329,17 @@ def _block_cost(terms, sample_weight):
 
 def output_cost_delta(Z, Y, delta, scratch, scratch2, top_mask, row_stats,
                       sample_weight, output_activation):
-    """Block cost ``sum_i s_i c_i`` (C2)/(C3), returned, and the output delta ``delta =
+    """Block cost ``sum_i s_i c_i`` (C2)-(C5), returned, and the output delta ``delta =
     s * (A_L - Y)`` (B1), from the logits ``Z``; ``Z``, `scratch`, `scratch2`,
-    `top_mask` and `row_stats` are overwritten (the block's :class:`Buffers`)."""
-    if output_activation == "logistic":
+    `top_mask` and `row_stats` may be overwritten (the block's :class:`Buffers`)."""
+    if output_activation == "identity":
+        residual = np.subtract(Z, Y, out=delta)  # D = z - y                  (B1)
+        squares = np.multiply(residual, residual, out=scratch)
+        cost = 0.5 * _block_cost(squares, sample_weight)  # (C4)
+    elif output_activation == "exp":
+        cost = _poisson_cost_delta(Z, Y, delta, scratch, scratch2, top_mask,
+                                   sample_weight)
+    elif output_activation == "logistic":
         t = exp_neg_abs(Z, scratch2)
         # c_i = sum_k (max(z, 0) - y z) + log1p(e^{-|z|})        (C2)
         # The bracket first: for y in {0, 1} it is exactly 0 or |z|, so the small
@@ -380,6 +387,30 @@ def output_cost_delta(Z, Y, delta, scratch, scratch2, top_mask, row_stats,
     return cost
 
 
+def _poisson_cost_delta(Z, Y, delta, scratch, scratch2, zero, sample_weight):
+    """(C5) and (B1) for exp outputs, from the logits and ``d = z - log y``.
+
+    For ``y > 0``, ``c = e^z - y z + y log y - y = y (e^d - 1 - d)`` and ``D = e^z - y =
+    y (e^d - 1)``: ``expm1`` keeps them accurate near the fit (``d`` near 0), where
+    ``e^z - y z`` and ``y log y - y`` would cancel, and nothing overflows while ``c``
+    is a finite number. For ``y = 0``, ``c = D = e^z``.
+    """
+    is_zero = np.equal(Y, 0.0, out=zero)
+    # log 0 = -inf makes d = +inf and 0 * inf = nan where y = 0, replaced below
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_y = np.log(Y, out=scratch)
+        d = np.subtract(Z, log_y, out=scratch)
+        expm1_d = np.expm1(d, out=scratch2)
+        np.multiply(Y, expm1_d, out=delta)  # D = y (e^d - 1)             (B1)
+        terms = np.subtract(expm1_d, d, out=scratch2)
+        np.multiply(Y, terms, out=terms)  # c = y (e^d - 1 - d)           (C5)
+    if is_zero.any():
+        exp_z = np.exp(Z, out=scratch)  # A = e^z                         (F3)
+        np.copyto(delta, exp_z, where=is_zero)
+        np.copyto(terms, exp_z, where=is_zero)
+    return _block_cost(terms, sample_weight)
+
+
 def add_gradient(A, delta, ones, sums, scratch_terms, first):
     """(G1), (G2) for one block: ``sums = (coef_t, intercept)`` receive ``delta.T @ A``,
     the transpose of ``A.T @ delta``, and the sum of the rows of ``delta``: written into
@@ -417,7 +448,7 @@ def accumulate(coefs, intercepts, X, Y, sample_weight, sums, buffers, activation
         if l + 1 < n_layers:
             activations.append(
                 hidden_forward(Z, derivatives[l], deltas[l], activation))
-    block_cost = output_cost_delta(  # (C2)/(C3), (B1)
+    block_cost = output_cost_delta(  # (C2)-(C5), (B1)
         logits[-1], Y, delta, derivatives[-1], deltas[-1], top_mask, buffers.row_stats,
         sample_weight, output_activation,
     )

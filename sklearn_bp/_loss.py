@@ -125,8 +125,8 @@ class NetworkLoss:
         ``(n_features, *hidden_layer_sizes, n_outputs)``.
     activation : {"logistic", "tanh", "relu"}, default="logistic"
         Hidden activation ``g`` (F2).
-    output_activation : {"logistic", "softmax"}, default="logistic"
-        Output units (F3), with their cost (C2) or (C3).
+    output_activation : {"logistic", "softmax", "identity", "exp"}, default="logistic"
+        Output units (F3), with their cost (C2) to (C5).
     alpha : float, default=0.0
         L2 penalty on the weights (C1).
     dtype : dtype, default=np.float64

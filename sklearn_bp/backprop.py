@@ -13,20 +13,26 @@ Notation
 ``layer_sizes = (h_0, h_1, ..., h_L)`` with ``h_0 = n_features`` and ``h_L = n_outputs``.
 ``coefs[l]`` (``W_l``) has shape ``(h_l, h_{l+1})`` and ``intercepts[l]`` (``b_l``) has
 shape ``(h_{l+1},)``, for ``l = 0, ..., L-1``. ``A_0 = X`` has shape ``(n, h_0)``, ``Y``
-is the ``(n, h_L)`` 0/1 indicator matrix, ``s`` the sample weights and ``S = sum_i s_i``
-(``S = n`` without weights). ``g`` is the hidden activation, ``*`` the elementwise product.
+is the ``(n, h_L)`` matrix of targets (0/1 indicators for classification), ``s`` the
+sample weights and ``S = sum_i s_i`` (``S = n`` without weights). ``g`` is the hidden
+activation, ``*`` the elementwise product.
 
 Forward pass::
 
     (F1)  Z_{l+1} = A_l @ W_l + b_l                       affine map of layer l
     (F2)  A_{l+1} = g(Z_{l+1})                  for l+1 < L (hidden layers)
-    (F3)  A_L = sigma(Z_L)  or  A_L = softmax(Z_L)         output layer
+    (F3)  A_L = sigma(Z_L), softmax(Z_L), Z_L or e^{Z_L}   output layer
 
-Cost, the weighted mean cross-entropy plus an L2 penalty on the weights only::
+Cost, the weighted mean loss of the output layer, summed over its units, plus an L2
+penalty on the weights only; each output layer with its canonical loss::
 
     (C1)  J = (1/S) sum_i s_i c_i + alpha / (2 S) * sum_l ||W_l||_F^2
     (C2)  c_i = sum_k  y_ik log(1 + e^{-z_ik}) + (1 - y_ik) log(1 + e^{z_ik})   (logistic)
     (C3)  c_i = log sum_k e^{z_ik} - sum_k y_ik z_ik                            (softmax)
+    (C4)  c_i = sum_k (z_ik - y_ik)^2 / 2                                       (identity)
+    (C5)  c_i = sum_k e^{z_ik} - y_ik z_ik + y_ik log y_ik - y_ik               (exp)
+
+Here (C4) is half the squared error, (C5) half the Poisson deviance (``0 log 0 = 0``).
 
 Backward pass (backpropagation), the chain rule applied from the output back::
 
@@ -64,6 +70,7 @@ How the numbers are computed
   the cost is exact for saturated logits, right or wrong, with no clipping.
 * (C3) is computed around the row maximum ``m`` as ``log1p(r) - sum_k y_k (z_k - m)``
   where ``r`` sums ``e^{z_k - m}`` over every unit but one largest.
+* (C5) is computed from the logit ``z``, never as the log of a rounded ``e^z``.
 * (B1), for logistic outputs, is ``([z >= 0] - y) - u`` where ``z >= 0`` and ``([z >= 0]
   - y) + u`` where ``z < 0``: ``sigma(z) - y`` without cancelling when ``y = 1`` and
   ``z`` is large. (Written as ``([z >= 0] - y) - sign(z) u`` it needs ``sign(0) = 1``;
@@ -78,6 +85,7 @@ from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.special import xlogy
 
 from ._kernel import exp_but_top, exp_neg_abs, work_dtype
 
@@ -102,7 +110,7 @@ __all__ = [
 ]
 
 ACTIVATIONS = ("logistic", "tanh", "relu")
-OUTPUT_ACTIVATIONS = ("logistic", "softmax")
+OUTPUT_ACTIVATIONS = ("logistic", "softmax", "identity", "exp")
 
 
 # ----------------------------------------------------------------------------------------
@@ -438,7 +446,7 @@ def reference_cost_and_gradient(theta, X, Y, layer_sizes, *, alpha=0.0, sample_w
                                 activation="logistic", output_activation="logistic"):
     """(C1) and its gradient by (B1)-(G2), computed plainly, one line per equation.
 
-    The forward pass (F1)-(F3), the cost (C2) or (C3), the deltas (B1), (B2) and the
+    The forward pass (F1)-(F3), the cost (C2) to (C5), the deltas (B1), (B2) and the
     gradient (G1), (G2) are each a line of code, over the whole batch at once, in
     float64: the equations as they read, for reading and for testing (it is the kernel's
     test oracle). :func:`cost_and_gradient` gives the same numbers to rounding, faster
@@ -452,7 +460,7 @@ def reference_cost_and_gradient(theta, X, Y, layer_sizes, *, alpha=0.0, sample_w
     Returns
     -------
     cost : float
-        ``J(theta)`` (C1) with (C2) or (C3).
+        ``J(theta)`` (C1) with (C2), (C3), (C4) or (C5).
     grad : ndarray of shape (n_params,)
         ``dJ/dtheta`` in the layout of `theta`.
 
@@ -486,9 +494,15 @@ def reference_cost_and_gradient(theta, X, Y, layer_sizes, *, alpha=0.0, sample_w
     if output_activation == "logistic":
         A.append(sigmoid(Z[L]))  # (F3)
         c = -(Y * log_sigmoid(Z[L]) + (1 - Y) * log_sigmoid(-Z[L])).sum(axis=1)  # (C2)
-    else:
+    elif output_activation == "softmax":
         A.append(softmax(Z[L]))  # (F3)
         c = -(Y * log_softmax(Z[L])).sum(axis=1)  # (C3), with sum_k y_ik = 1
+    elif output_activation == "identity":
+        A.append(Z[L])  # (F3)
+        c = ((Z[L] - Y) ** 2 / 2).sum(axis=1)  # (C4)
+    else:
+        A.append(np.exp(Z[L]))  # (F3)
+        c = (A[L] - Y * Z[L] + xlogy(Y, Y) - Y).sum(axis=1)  # (C5)
     J = (s @ c + alpha / 2 * sum((W**2).sum() for W in coefs)) / S  # (C1)
 
     D = A[L] - Y  # (B1): D = D_{l+1} in the loop below
@@ -615,7 +629,8 @@ def cost_and_gradient(theta, X, Y, layer_sizes, *, alpha=0.0, sample_weight=None
     X : {ndarray, sparse matrix} of shape (n_samples, n_features)
         Inputs. The computation runs in float32 if `X` is float32, else in float64.
     Y : ndarray of shape (n_samples, n_outputs)
-        0/1 indicator matrix of the targets.
+        Targets: 0/1 indicators for logistic and softmax outputs, real numbers for
+        identity outputs, non-negative ones (counts, rates) for exp outputs.
     layer_sizes : sequence of int
         ``(n_features, *hidden_layer_sizes, n_outputs)``.
     alpha : float, default=0.0
@@ -624,8 +639,10 @@ def cost_and_gradient(theta, X, Y, layer_sizes, *, alpha=0.0, sample_weight=None
         Weights ``s``; ``None`` means every sample weighs 1.
     activation : {"logistic", "tanh", "relu"}, default="logistic"
         Hidden activation ``g``.
-    output_activation : {"logistic", "softmax"}, default="logistic"
-        Output units: independent sigmoids (C2) or one softmax (C3).
+    output_activation : {"logistic", "softmax", "identity", "exp"}, default="logistic"
+        Output units and their loss: independent sigmoids (C2), one softmax (C3),
+        identity with half the squared error (C4), or exp with half the Poisson
+        deviance (C5).
 
     Returns
     -------

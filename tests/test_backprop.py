@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.neural_network import MLPClassifier
+from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.preprocessing import LabelBinarizer
 
-from _mlp_oracle import MLP_HAS_SAMPLE_WEIGHT, mlp_loss_and_grad
+from _mlp_oracle import MLP_HAS_POISSON, MLP_HAS_SAMPLE_WEIGHT, mlp_loss_and_grad
 from sklearn_bp.backprop import (
     ACTIVATIONS,
     OUTPUT_ACTIVATIONS,
@@ -250,3 +250,122 @@ def test_reference_gradient_matches_central_differences(activation, output_activ
         minus = reference_cost_and_gradient(theta - step, X, Y, layer_sizes, **kwargs)[0]
         numerical[i] = (plus - minus) / 2e-6
     np.testing.assert_allclose(grad, numerical, rtol=1e-6, atol=1e-9)
+
+
+# ----------------------------------------------------------------------------------------
+# Regression outputs: identity with half the squared error (C4), exp with half the
+# Poisson deviance (C5)
+# ----------------------------------------------------------------------------------------
+
+
+def _counts(n_samples, n_outputs, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n_samples, 4))
+    Y = rng.poisson(np.exp(0.5 * X[:, :n_outputs] + 0.3), size=(n_samples, n_outputs))
+    Y[:3] = 0  # zero counts take the other branch of (C5)
+    return X, Y.astype(float), rng.uniform(0.2, 2.0, n_samples)
+
+
+@pytest.mark.parametrize("function", [cost_and_gradient, reference_cost_and_gradient])
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("loss, output_activation",
+                         [("squared_error", "identity"), ("poisson", "exp")])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_same_objective_as_mlpregressor_for_one_output(function, activation, loss,
+                                                       output_activation, weighted):
+    """Oracle: for one output, MLPRegressor's half squared error and half Poisson
+    deviance, their gradients and their penalty are ours, for the same weights."""
+    if loss == "poisson" and not MLP_HAS_POISSON:
+        pytest.skip("MLPRegressor has loss='poisson' from scikit-learn 1.7 on")
+    if weighted and not MLP_HAS_SAMPLE_WEIGHT:
+        pytest.skip("MLPRegressor supports sample_weight from scikit-learn 1.7 on")
+    X, Y, sample_weight = _counts(40, 1)
+    sample_weight = sample_weight if weighted else None
+    kwargs = {"loss": loss} if MLP_HAS_POISSON else {}
+    mlp = MLPRegressor(hidden_layer_sizes=(5, 3), activation=activation, solver="lbfgs",
+                       alpha=0.7, max_iter=3, random_state=0, **kwargs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        mlp.fit(X, Y[:, 0], **({"sample_weight": sample_weight} if weighted else {}))
+    assert mlp.out_activation_ == output_activation
+    theta = pack(mlp.coefs_, mlp.intercepts_)
+    mlp_loss, mlp_grad = mlp_loss_and_grad(mlp, theta, X, Y, sample_weight)
+    cost, grad = function(theta, X, Y, (4, 5, 3, 1), alpha=0.7,
+                          sample_weight=sample_weight, activation=activation,
+                          output_activation=output_activation)
+    np.testing.assert_allclose(cost, mlp_loss, rtol=1e-12)
+    np.testing.assert_allclose(grad, mlp_grad, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("output_activation", ["identity", "exp"])
+@pytest.mark.parametrize("n_outputs", [1, 3])
+def test_regression_gradient_matches_central_differences(activation, output_activation,
+                                                         n_outputs):
+    X, Y, sample_weight = _counts(12, n_outputs, seed=4)
+    layer_sizes = (4, 5, n_outputs)
+    theta = np.random.RandomState(5).normal(scale=0.4, size=n_params(layer_sizes))
+    if activation == "relu":
+        theta = 0.05 + np.abs(theta)  # every hidden unit away from relu's kink
+        X = np.abs(X)
+    assert check_gradient(theta, X, Y, layer_sizes, alpha=0.3, sample_weight=sample_weight,
+                          activation=activation, output_activation=output_activation) < 1e-7
+
+
+def test_multi_output_squared_error_is_summed_over_outputs_with_its_exact_gradient():
+    """For several outputs our half squared error is summed over them, as the
+    classifier's cross-entropy is, and our gradient is the exact gradient of our cost.
+    MLPRegressor averages its squared loss over the outputs but not its gradient, which
+    is then n_outputs times too large (scikit-learn issue 8349): shown here by central
+    differences of each objective."""
+    X, Y, _ = _counts(30, 3, seed=6)
+    mlp = MLPRegressor(hidden_layer_sizes=(4,), activation="logistic", solver="lbfgs",
+                       alpha=0.0, max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        mlp.fit(X, Y)
+    theta = pack(mlp.coefs_, mlp.intercepts_)
+    layer_sizes = (4, 4, 3)
+
+    def differences(objective):
+        numerical = np.empty_like(theta)
+        for i in range(theta.size):
+            step = np.zeros_like(theta)
+            step[i] = 1e-6
+            numerical[i] = (objective(theta + step)[0] - objective(theta - step)[0]) / 2e-6
+        return numerical
+
+    def ours(t):
+        return cost_and_gradient(t, X, Y, layer_sizes, output_activation="identity")
+
+    def theirs(t):
+        return mlp_loss_and_grad(mlp, t, X, Y)
+
+    cost, grad = ours(theta)
+    mlp_loss, mlp_grad = theirs(theta)
+    np.testing.assert_allclose(cost, 3 * mlp_loss, rtol=1e-13)  # summed, not averaged
+    np.testing.assert_allclose(grad, differences(ours), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(mlp_grad, 3 * differences(theirs), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(grad, mlp_grad, rtol=1e-12, atol=1e-14)
+
+
+def test_poisson_deviance_is_exact_near_the_fit_and_finite_where_exp_overflows():
+    """(C5) from the logit: near the fit (e^z close to y) the deviance is tiny and
+    e^z - y z + y log y - y would lose it to cancellation; for a large count and a
+    logit beyond log(max float) it stays finite. Oracle: 50-digit mpmath."""
+    import mpmath
+
+    def exact(z, y):
+        with mpmath.workdps(50):
+            z, y = mpmath.mpf(z), mpmath.mpf(y)
+            return float(mpmath.exp(z) - y * z + (y * mpmath.log(y) if y else 0) - y)
+
+    cases = [(np.log(1e6) + 1e-6, 1e6), (np.log(3.0) - 1e-4, 3.0), (2.0, 0.0),
+             (-30.0, 5.0), (709.9, 1e308)]  # e^709.9 overflows; c and D do not
+    for z, y in cases:
+        theta = np.array([0.0, z])  # one input of 0, the intercept is the logit
+        with np.errstate(over="raise"):
+            cost, grad = cost_and_gradient(theta, np.zeros((1, 1)), np.array([[y]]),
+                                           (1, 1), output_activation="exp")
+        assert cost == pytest.approx(exact(z, y), rel=1e-12), (z, y)
+        assert np.isfinite(grad).all()

@@ -371,7 +371,7 @@ def test_course_gradient_check(lam):
 # (5) The equations are stated once in the module docstring and cited by the functions.
 # ----------------------------------------------------------------------------------------
 
-LABELS = ["F1", "F2", "F3", "C1", "C2", "C3", "B1", "B2", "G1", "G2", "S1", "S2"]
+LABELS = ["F1", "F2", "F3", "C1", "C2", "C3", "C4", "C5", "B1", "B2", "G1", "G2", "S1", "S2"]
 
 CITES = {
     "sigmoid": {"S1"},
@@ -383,8 +383,8 @@ CITES = {
     "partial_sums": {"C1", "G1", "G2"},
     "combine_partial_sums": {"C1", "G1", "G2"},
     "cost_and_gradient": {"C1", "B1", "B2", "G1", "G2"},
-    "reference_cost_and_gradient": {"F1", "F2", "F3", "C1", "C2", "C3", "B1", "B2", "G1",
-                                    "G2"},
+    "reference_cost_and_gradient": {"F1", "F2", "F3", "C1", "C2", "C3", "C4", "C5", "B1",
+                                    "B2", "G1", "G2"},
 }
 
 

@@ -27,11 +27,6 @@ from ._version import __version__
 _MAX_FUN_DEFAULT = 15000
 
 
-def _docs_version(version):
-    """The documentation version of a release: itself, or "latest" for a development one."""
-    return "latest" if "dev" in version or "+" in version else version
-
-
 def _glorot_init(layer_sizes, activation, dtype, random_state):
     """Glorot-uniform weights and intercepts, drawn exactly as ``MLPClassifier`` draws them.
 
@@ -253,12 +248,6 @@ class BackpropClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
     >>> model.score(X_test, y_test) > 0.93
     True
     """
-
-    _doc_link_module = "sklearn_bp"
-    _doc_link_template = (
-        f"https://sklearn-bp.readthedocs.io/en/{_docs_version(__version__)}/generated/"
-        "{estimator_module}.{estimator_name}.html"
-    )
 
     _parameter_constraints = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],

@@ -1,6 +1,6 @@
 """Print the tables of a ``benchmarks/run.py`` result as reStructuredText list-tables.
 
-The performance page (``docs/performance.rst``) shows these tables; after a new full run::
+``benchmarks/levers.rst`` shows these tables; after a new full run::
 
     python benchmarks/to_rst.py                              # benchmarks/results/latest.json
     python benchmarks/to_rst.py benchmarks/results/run-20261129-050000.json

@@ -6,7 +6,11 @@ Build locally, from the repository root::
     MPLBACKEND=Agg sphinx-build -W --keep-going -b html docs docs/_build/html
 
 The build is offline by default: no intersphinx inventory is fetched, so ``-W`` does not
-fail for want of a network. Set ``SKLEARN_BP_DOCS_INTERSPHINX=1`` to link to the Python,
+fail for want of a network, and the built site loads nothing from the network either:
+MathJax (3.2.2, from the ``sphinx-mathjax-offline`` package of the docs extra) is copied
+into ``_build/html/_static/mathjax``, and sphinx-gallery's execution-times page, which
+loads DataTables from a CDN, is not written. ``docs/browser_check.py`` checks the result
+in headless Chromium. Set ``SKLEARN_BP_DOCS_INTERSPHINX=1`` to link to the Python,
 NumPy, SciPy and scikit-learn documentation instead (that needs network access).
 Set ``SKLEARN_BP_DOCS_PLOT_GALLERY=0`` to skip running the gallery examples.
 """
@@ -37,6 +41,8 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
+    # MathJax served from the built site (_static/mathjax/tex-chtml.js), not a CDN
+    "sphinx-mathjax-offline",
     "sphinx.ext.intersphinx",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
@@ -44,9 +50,15 @@ extensions = [
 
 templates_path = ["_templates"]
 exclude_patterns = ["_build", "generated/*.examples", "auto_examples/*.ipynb",
-                    "auto_examples/*.py", "auto_examples/*.zip"]
+                    "auto_examples/*.py", "auto_examples/*.zip",
+                    # left over by sphinx-gallery < 0.18 or an older build: they load
+                    # DataTables from a CDN (write_computation_times is off below)
+                    "sg_execution_times.rst", "auto_examples/sg_execution_times.rst"]
 root_doc = "index"
 default_role = "literal"
+# "fit()" rather than "BackpropClassifier.fit()" in the page's contents (right sidebar),
+# where long qualified names were cut off
+toc_object_entries_show_parents = "hide"
 pygments_style = "sphinx"
 nitpicky = False
 
@@ -88,21 +100,33 @@ sphinx_gallery_conf = {
     "only_warn_on_example_error": False,
     "remove_config_comments": True,
     "download_all_examples": False,
+    # its page of execution times loads jQuery and DataTables from CDNs
+    "write_computation_times": False,
 }
+
+if not sphinx_gallery_conf["plot_gallery"]:
+    # The landing page shows a figure that only a run of the gallery makes.
+    suppress_warnings = ["image.not_readable"]
 
 # -- HTML ---------------------------------------------------------------------------------
 
 html_theme = "pydata_sphinx_theme"
 html_title = f"sklearn_bp {release}"
-html_static_path = []
+html_static_path = ["_static"]
+html_css_files = ["sklearn_bp.css"]
 html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
+    # one row at 1280 px: the search is an icon (and Ctrl+K), not a wide field
     "header_links_before_dropdown": 6,
+    "navbar_persistent": ["search-button"],
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version"],
 }
-html_sidebars = {"index": [], "getting_started": []}
+# No left sidebar on pages without sub-pages, where its "Section Navigation" would be
+# empty; the gallery and the API reference keep it (it lists their pages).
+html_sidebars = {page: [] for page in
+                 ["index", "getting_started", "user_guide", "performance", "dask"]}
 html_show_sourcelink = False
 
 # -- Every public name is in the API reference -------------------------------------------

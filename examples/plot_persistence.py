@@ -57,6 +57,8 @@ print("identical probabilities:",
 # -----
 # skops refuses to load types it does not know unless you name them.
 # ``get_untrusted_types`` lists them; check the list, then pass it as ``trusted``.
+# For this pipeline it is the classifier alone; other steps can add types of their
+# own (a ``SimpleImputer`` adds ``numpy.dtype``), so read the list of each file.
 try:
     import skops.io as sio
 except ImportError:

@@ -15,12 +15,6 @@ from sklearn.utils.validation import (
 from . import _monitor, _targets, backprop
 from ._base import BaseBackprop, reject_dask_collections
 from ._monitor import MAX_FUN_DEFAULT
-from ._version import __version__
-
-
-def _docs_version(version):
-    """The documentation version of a release: itself, or "latest" for a development one."""
-    return "latest" if "dev" in version or "+" in version else version
 
 
 class BackpropClassifier(ClassifierMixin, BaseBackprop):
@@ -189,12 +183,6 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
     >>> model.score(X_test, y_test) > 0.93
     True
     """
-
-    _doc_link_module = "sklearn_bp"
-    _doc_link_template = (
-        f"https://sklearn-bp.readthedocs.io/en/{_docs_version(__version__)}/generated/"
-        "{estimator_module}.{estimator_name}.html"
-    )
 
     _parameter_constraints = {
         **BaseBackprop._parameter_constraints,

@@ -217,7 +217,7 @@ def log_sigmoid(z):
 
     The log of (S1); ``-log_sigmoid(z)`` and ``-log_sigmoid(-z)`` are the two terms
     of the logistic cost (C2). The same function as ``scipy.special.log_expit``, in
-    numpy's vectorised exponential (several times as fast, see docs/performance.rst).
+    numpy's vectorised exponential (1.5x to 5x as fast, see benchmarks/levers.rst).
 
     Parameters
     ----------
@@ -276,7 +276,7 @@ def softmax(z):
     """Row-wise ``e^{z_k} / sum_j e^{z_j}`` (F3), without overflow.
 
     The same function as ``scipy.special.softmax(z, axis=1)``, computed unit by unit
-    (faster for the few columns of a network's output, see docs/performance.rst).
+    (faster for the few columns of a network's output, see benchmarks/levers.rst).
 
     Parameters
     ----------

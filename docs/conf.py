@@ -18,6 +18,7 @@ Set ``SKLEARN_BP_DOCS_PLOT_GALLERY=0`` to skip running the gallery examples.
 import importlib
 import os
 import re
+import sys
 from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -26,6 +27,7 @@ import sklearn_bp  # noqa: E402
 from sphinx.util import logging  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE / "_ext"))  # maths_pages: the user guide's numbers and figure
 
 # -- Project ------------------------------------------------------------------------------
 
@@ -46,6 +48,7 @@ extensions = [
     "sphinx.ext.intersphinx",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
+    "maths_pages",
 ]
 
 templates_path = ["_templates"]

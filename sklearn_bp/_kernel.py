@@ -17,7 +17,9 @@ make few passes over memory and to cancel nowhere, and fused:
 * the output layer's cost (C2)-(C5) and delta (B1) share their exponentials
   (:func:`output_cost_delta`);
 * the sums over samples of (C1), (G1), (G2) are accumulated block by block, so memory
-  does not grow with the number of rows.
+  does not grow with the number of rows; the loss object deals the blocks into partial
+  sums added in a fixed order, so for a given number of partial sums the same inputs
+  give the same bits with any number of threads.
 
 Each choice that is only about speed was measured; the numbers are in
 ``benchmarks/levers.rst`` and the user's view of them in ``docs/performance.rst``.
@@ -169,7 +171,8 @@ class Buffers:
 
     Per layer ``l + 1`` after the input:
 
-    - ``logits[l]``: ``Z_{l+1}``, overwritten in place by the activations ``A_{l+1}``;
+    - ``pre_activations[l]``: ``Z_{l+1}`` (logits, at the output), overwritten in place
+      by the activations ``A_{l+1}``;
     - ``derivatives[l]``: ``g'(Z_{l+1})`` for (B2) (scratch in predictions);
     - ``deltas[l]``: scratch in the forward pass, then ``D_{l+1}`` in the backward pass.
 
@@ -184,7 +187,7 @@ class Buffers:
         widths = [int(h) for h in layer_sizes[1:]]
         if not gradient:
             widths = widths[:-1]
-        self.logits = [ColumnMajor(rows, h, dtype) for h in widths]
+        self.pre_activations = [ColumnMajor(rows, h, dtype) for h in widths]
         self.derivatives = [ColumnMajor(rows, h, dtype) for h in widths]
         self.deltas = [ColumnMajor(rows, h, dtype) for h in widths]
         self.top_mask = ColumnMajor(rows, widths[-1], bool) if gradient else None
@@ -198,14 +201,14 @@ class Buffers:
              for h, w in zip(layer_sizes[:-1], layer_sizes[1:])] if gradient else None)
 
     def blocks(self, m):
-        """``(logits, derivatives, deltas, top_mask, output_delta)`` for the first ``m``
-        rows: lists of views per layer (the last two one view each, of the output
-        layer), made once per ``m``."""
+        """``(pre_activations, derivatives, deltas, top_mask, output_delta)`` for the
+        first ``m`` rows: lists of views per layer (the last two one view each, of the
+        output layer), made once per ``m``."""
         views = self._views.get(m)
         if views is None:
             views = self._views[m] = (
                 *([b.block(m) for b in layer]
-                  for layer in (self.logits, self.derivatives, self.deltas)),
+                  for layer in (self.pre_activations, self.derivatives, self.deltas)),
                 *(None if b is None else b.block(m)
                   for b in (self.top_mask, self.output_delta)),
             )
@@ -213,10 +216,11 @@ class Buffers:
 
     def arrays(self):
         """Every buffer, to account for memory."""
-        return [b.flat for b in (*self.logits, *self.derivatives, *self.deltas)] + [
-            self.ones] + ([] if self.output_delta is None else [
-                self.top_mask.flat, self.output_delta.flat, self.row_stats]) + [
-            a for terms in self.gradient_terms or () for a in terms]
+        layers = (*self.pre_activations, *self.derivatives, *self.deltas)
+        output = ([] if self.output_delta is None
+                  else [self.top_mask.flat, self.output_delta.flat, self.row_stats])
+        terms = [a for pair in self.gradient_terms or () for a in pair]
+        return [b.flat for b in layers] + [self.ones] + output + terms
 
 
 # ----------------------------------------------------------------------------------------
@@ -278,7 +282,7 @@ def activate(Z, derivative, scratch, activation, with_derivative=True):
     1/2, and ``sigma(|z|) = 1 - u`` (S1); ``A`` is the second where ``z >= 0`` and the
     first elsewhere, and ``g' = u (1 - u)`` (S2), never ``A (1 - A)``.
 
-    Without the derivative (predictions), float64 arrays whose logits are all below
+    Without the derivative (predictions), float64 arrays whose values are all below
     ``DIRECT_SIGMOID_MAX`` take the direct form ``e^z sigma(-z)`` with ``sigma(-z) = 1 /
     (1 + e^z)``: four passes instead of eight, within 3.1 ulp. Fits keep the form above,
     as the direct form's ``g'`` takes the rounding of ``1 + e^z`` twice (up to 5 ulp);
@@ -440,16 +444,18 @@ def accumulate(coefs, intercepts, X, Y, sample_weight, sums, buffers, activation
     partial sum. `buffers` are one thread's :class:`Buffers`; `ger` as in
     :func:`affine`."""
     n_layers = len(coefs)
-    logits, derivatives, deltas, top_mask, delta = buffers.blocks(X.shape[0])
+    pre_activations, derivatives, deltas, top_mask, delta = buffers.blocks(X.shape[0])
 
     activations = [X]  # (F1), (F2)
     for l in range(n_layers):
-        Z = affine(activations[l], coefs[l], intercepts[l], logits[l], buffers.ones, ger)
+        Z = affine(activations[l], coefs[l], intercepts[l], pre_activations[l],
+                   buffers.ones, ger)
         if l + 1 < n_layers:
             activations.append(
                 hidden_forward(Z, derivatives[l], deltas[l], activation))
     block_cost = output_cost_delta(  # (C2)-(C5), (B1)
-        logits[-1], Y, delta, derivatives[-1], deltas[-1], top_mask, buffers.row_stats,
+        pre_activations[-1], Y, delta, derivatives[-1], deltas[-1], top_mask,
+        buffers.row_stats,
         sample_weight, output_activation,
     )
     for l in range(n_layers - 1, -1, -1):
@@ -464,9 +470,9 @@ def accumulate(coefs, intercepts, X, Y, sample_weight, sums, buffers, activation
 
 def forward_block(coefs, intercepts, X, out, buffers, activation, ger):
     """(F1)-(F2) for predictions on one block of rows: the output logits into `out`."""
-    logits, derivatives, deltas, _, _ = buffers.blocks(X.shape[0])
+    pre_activations, derivatives, deltas, _, _ = buffers.blocks(X.shape[0])
     A = X
     for l in range(len(coefs) - 1):
-        Z = affine(A, coefs[l], intercepts[l], logits[l], buffers.ones, ger)
+        Z = affine(A, coefs[l], intercepts[l], pre_activations[l], buffers.ones, ger)
         A = hidden_forward(Z, derivatives[l], deltas[l], activation, with_derivative=False)
     return affine(A, coefs[-1], intercepts[-1], out, buffers.ones, ger)

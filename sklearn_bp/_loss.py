@@ -159,7 +159,8 @@ class NetworkLoss:
         if X.ndim != 2 or X.shape[1] != self.layer_sizes[0]:
             raise ValueError(
                 f"X has {X.shape[-1]} features, but layer_sizes[0] is "
-                f"{self.layer_sizes[0]}: give X of shape (n_samples, {self.layer_sizes[0]})."
+                f"{self.layer_sizes[0]}: give X of shape (n_samples, "
+                f"{self.layer_sizes[0]})."
             )
         if Y is not None:
             Y = np.asarray(Y, dtype=self.dtype)

@@ -14,8 +14,9 @@ Notation
 ``coefs[l]`` (``W_l``) has shape ``(h_l, h_{l+1})`` and ``intercepts[l]`` (``b_l``) has
 shape ``(h_{l+1},)``, for ``l = 0, ..., L-1``. ``A_0 = X`` has shape ``(n, h_0)``, ``Y``
 is the ``(n, h_L)`` matrix of targets (0/1 indicators for classification), ``s`` the
-sample weights and ``S = sum_i s_i`` (``S = n`` without weights). ``g`` is the hidden
-activation, ``*`` the elementwise product.
+sample weights and ``S = sum_i s_i`` (``S = n`` without weights). ``Z_l`` and ``A_l``
+(``n x h_l``) are layer ``l``'s pre-activations and activations; only the output's,
+``Z_L``, are logits. ``g`` is the hidden activation, ``*`` the elementwise product.
 
 Forward pass::
 
@@ -34,7 +35,8 @@ penalty on the weights only; each output layer with its canonical loss::
 
 Here (C4) is half the squared error, (C5) half the Poisson deviance (``0 log 0 = 0``).
 
-Backward pass (backpropagation), the chain rule applied from the output back::
+Backward pass (backpropagation), the chain rule applied from the output back; row ``i``
+of the delta ``D_l`` is the derivative of ``c_i`` by row ``i`` of ``Z_l`` (unweighted)::
 
     (B1)  D_L = A_L - Y                                    output delta
     (B2)  D_l = (D_{l+1} @ W_l^T) * g'(Z_l)      for 0 < l < L (hidden deltas)
@@ -64,18 +66,25 @@ How the numbers are computed
   is at most 1/2 and ``sigma(|z|) = 1 - u``, so ``sigma'(z) = u (1 - u)`` is a product of
   two accurate numbers, never the cancelling ``a (1 - a)``. :func:`sigmoid` and
   :func:`sigmoid_gradient` also correct the rounding of ``1 + t`` (within 1.5 and 2.8
-  ulp); the fit's kernel does without (within 2.5 and 3.6 ulp, measured). Relative
-  accuracy holds while ``e^{-|z|}`` is a normal float, ``|z| < 708``.
+  ulp); the fit's kernel does without (within 2.5 and 3.6 ulp, measured). Those are
+  relative errors, where the exact value is a normal number: for ``|z| > 708.4``,
+  ``sigma(-|z|)`` and ``sigma'(z)`` are subnormal (0 from ``|z| > 745.1`` on) and the
+  results are within a few units of ``2^-1074``.
 * (C2) is ``max(z, 0) - y z + log1p(e^{-|z|})``: for ``y`` in {0, 1} nothing cancels, so
-  the cost is exact for saturated logits, right or wrong, with no clipping.
+  the cost keeps its relative accuracy for saturated logits, right or wrong, with no
+  clipping (for ``y = 0``, ``z = 40`` it is 40.0, the double nearest to the true
+  ``40 + 4.2e-18``).
 * (C3) is computed around the row maximum ``m`` as ``log1p(r) - sum_k y_k (z_k - m)``
   where ``r`` sums ``e^{z_k - m}`` over every unit but one largest.
 * (C5) is computed from the logit ``z``, never as the log of a rounded ``e^z``.
-* (B1), for logistic outputs, is ``([z >= 0] - y) - u`` where ``z >= 0`` and ``([z >= 0]
-  - y) + u`` where ``z < 0``: ``sigma(z) - y`` without cancelling when ``y = 1`` and
-  ``z`` is large. (Written as ``([z >= 0] - y) - sign(z) u`` it needs ``sign(0) = 1``;
-  the code reads the sign bit, so ``+0.0`` counts as ``z >= 0`` and ``-0.0`` as
-  ``z < 0``, and both give ``1/2 - y``.)
+* (B1) for logistic outputs is ``(1 - y) sigma(z) - y sigma(-z)``, computed from
+  ``u = sigma(-|z|)`` in two cases told apart by the sign bit of ``z``: ``(1 - y) - u``
+  where it is clear (``z >= +0``), ``u - y`` where it is set (``z <= -0``). Both give
+  ``1/2 - y`` at a zero of either sign, and for ``y = 1`` and ``z >= 0`` the result is
+  ``-u`` exactly, where ``sigma(z) - y`` would cancel (to 0 for large ``z``). As one
+  expression, ``([z >= 0] - y) - sign(z) u``, it needs the bracket and ``sign(z) =
+  copysign(1, z)`` both read from the sign bit: with the usual ``sign(0) = 0`` it would
+  give ``1 - y`` at ``z = 0``.
 * :mod:`sklearn_bp._kernel` says how the fit and the predictions fuse these forms.
 """
 

@@ -333,7 +333,7 @@ def test_wide_blocks_are_activated_in_column_chunks_with_the_same_bits(
 def test_buffers_are_named_after_their_quantities_and_sized_by_the_block():
     layer_sizes, rows = (50, 100, 10), 300
     buffers = _kernel.Buffers(layer_sizes, rows, np.float64)
-    for layer in (*buffers.logits, *buffers.derivatives, *buffers.deltas,
+    for layer in (*buffers.pre_activations, *buffers.derivatives, *buffers.deltas,
                   buffers.top_mask, buffers.output_delta):
         assert layer.flat.shape == (rows * layer.h,)
     assert buffers.row_stats.shape == (2, rows)
@@ -341,11 +341,11 @@ def test_buffers_are_named_after_their_quantities_and_sized_by_the_block():
     # one block's gradient terms: the shapes of the gradient's parts, transposed
     assert [a.shape for terms in buffers.gradient_terms for a in terms] == [
         (100, 50), (100,), (10, 100), (10,)]
-    logits, derivatives, deltas, top_mask, output_delta = buffers.blocks(7)
-    assert [Z.shape for Z in logits] == [(7, 100), (7, 10)]
-    assert all(Z.flags.f_contiguous for Z in (*logits, *derivatives, *deltas, top_mask,
-                                              output_delta))
-    assert buffers.blocks(7)[0][0] is logits[0]  # the views are made once per size
+    pre_activations, derivatives, deltas, top_mask, output_delta = buffers.blocks(7)
+    assert [Z.shape for Z in pre_activations] == [(7, 100), (7, 10)]
+    views = (*pre_activations, *derivatives, *deltas, top_mask, output_delta)
+    assert all(Z.flags.f_contiguous for Z in views)
+    assert buffers.blocks(7)[0][0] is pre_activations[0]  # views made once per size
     prediction = _kernel.Buffers(layer_sizes, rows, np.float64, gradient=False)
-    assert [b.h for b in prediction.logits] == [100]  # the output goes to the caller
+    assert [b.h for b in prediction.pre_activations] == [100]  # the output: the caller's
     assert prediction.output_delta is None and prediction.gradient_terms is None

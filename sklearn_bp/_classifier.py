@@ -314,7 +314,8 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         if self.early_stopping:
             rng = check_random_state(self.random_state)
             train, held_out = _monitor.validation_split(
-                y, y_type, self.validation_fraction,
+                y.shape[0], y if y_type in ("binary", "multiclass") else None,
+                self.validation_fraction,
                 _monitor.split_random_state(self.random_state, rng),
             )
             sw_held_out = None if sample_weight is None else sample_weight[held_out]

@@ -13,6 +13,7 @@ from numbers import Integral
 
 import numpy as np
 import sklearn
+from sklearn.metrics import r2_score
 from sklearn.model_selection import train_test_split
 
 from . import backprop
@@ -62,15 +63,13 @@ class StopFit(Exception):
 # ----------------------------------------------------------------------------------------
 
 
-def validation_split(y, y_type, validation_fraction, random_state):
+def validation_split(n_samples, stratify, validation_fraction, random_state):
     """Sorted indices of the training rows and of the held-out rows.
 
     The held-out rows are those of ``train_test_split(np.arange(n_samples),
-    test_size=validation_fraction, stratify=y, random_state=random_state)`` (no
-    stratification for multilabel targets).
+    test_size=validation_fraction, stratify=stratify, random_state=random_state)``;
+    `stratify` is the class labels of binary and multiclass targets, None otherwise.
     """
-    n_samples = y.shape[0]
-    stratify = None if y_type == "multilabel-indicator" else y
     try:
         train, held_out = train_test_split(
             np.arange(n_samples), test_size=validation_fraction, stratify=stratify,
@@ -106,6 +105,43 @@ class ValidationScore:
         correct = correct_rows(self.loss, theta, self.X, self.Y, self.multilabel,
                                n_threads=self.n_threads)
         return float(np.average(correct, weights=self.sample_weight))
+
+
+class R2Score:
+    """The coefficient of determination R^2 of the network ``theta`` on the held-out
+    rows, as a regressor's :meth:`score` gives it (weighted by `sample_weight`, averaged
+    over the outputs), with the forward passes of :class:`ValidationScore`."""
+
+    def __init__(self, loss, X, Y, sample_weight):
+        check_validation_weights(sample_weight)
+        self.loss, self.X, self.Y, self.sample_weight = loss, X, Y, sample_weight
+        self.n_threads = loss.forward_threads(X)
+
+    def __call__(self, theta):
+        coefs, intercepts = backprop.unpack(theta.astype(self.loss.dtype),
+                                            self.loss.layer_sizes)
+        Z = self.loss.forward(coefs, intercepts, self.X, n_threads=self.n_threads)
+        prediction = output_of(Z.astype(np.float64, copy=False),
+                               self.loss.output_activation)
+        return float(r2_score(self.Y, prediction, sample_weight=self.sample_weight))
+
+
+def r2_from_sums(residual, total):
+    """R^2 averaged over the outputs, from each output's weighted sums of squares of the
+    residuals and of the deviations from the mean, as ``sklearn.metrics.r2_score``
+    gives it (an output whose targets are constant scores 1 if predicted exactly, 0
+    otherwise)."""
+    residual, total = np.atleast_1d(residual), np.atleast_1d(total)
+    scores = np.ones(residual.shape[0])
+    valid = (total != 0) & (residual != 0)
+    scores[valid] = 1 - residual[valid] / total[valid]
+    scores[(residual != 0) & (total == 0)] = 0.0
+    return float(np.mean(scores))
+
+
+def output_of(Z, output_activation):
+    """A regressor's predictions from its output logits (F3): ``Z`` or ``e^Z``."""
+    return np.exp(Z) if output_activation == "exp" else Z
 
 
 def check_validation_weights(sample_weight):

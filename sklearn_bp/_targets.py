@@ -1,4 +1,5 @@
-"""Targets: the 0/1 indicator matrix of the labels, and the weights of the classes.
+"""Targets: the 0/1 indicator matrix of the labels, the weights of the classes, and the
+matrix of regression targets.
 
 Private helpers of both estimators (:mod:`sklearn_bp._classifier` and
 :mod:`sklearn_bp.dask`), which encode labels and weigh classes here so that an
@@ -56,19 +57,24 @@ def training_weights(class_weight, y_type, classes, y, sample_weight, per_class=
     weight still means "as if the sample were absent".
     """
     if class_weight is None:
-        if sample_weight is not None and not np.any(sample_weight > 0):
-            raise ValueError(
-                "sample_weight must contain at least one non-zero number among the "
-                "training samples (with early_stopping=True, those not held out for "
-                "validation); with every weight 0 there is nothing to fit."
-            )
-        return sample_weight
+        return check_training_weights(sample_weight)
     if per_class is None:
         per_class = class_weights_of(class_weight, y_type, classes, y, sample_weight)
     weights = np.ones(y.shape[0]) if sample_weight is None else sample_weight
     weights = weights * per_class[np.searchsorted(classes, y)]
     check_class_weighted_sum(class_weight, weights.sum())
     return weights
+
+
+def check_training_weights(sample_weight):
+    """`sample_weight` (possibly None), refused if every weight is 0."""
+    if sample_weight is not None and not np.any(sample_weight > 0):
+        raise ValueError(
+            "sample_weight must contain at least one non-zero number among the "
+            "training samples (with early_stopping=True, those not held out for "
+            "validation); with every weight 0 there is nothing to fit."
+        )
+    return sample_weight
 
 
 def class_weights_of(class_weight, y_type, classes, y, sample_weight):
@@ -141,3 +147,17 @@ def check_class_weighted_sum(class_weight, weight_sum):
             "there is nothing to fit. Give at least one class present in y a positive "
             "weight."
         )
+
+
+def regression_targets(y, loss):
+    """The targets `y` (1-D or 2-D, numeric) as the ``(n_samples, n_outputs)`` matrix
+    ``Y`` of the regressor, in float64; for the Poisson loss, refused if negative."""
+    Y = np.asarray(y, dtype=np.float64)
+    Y = Y.reshape(-1, 1) if Y.ndim == 1 else Y
+    if loss == "poisson" and Y.size and Y.min() < 0:
+        raise ValueError(
+            f"loss='poisson' needs non-negative targets (counts, rates), but y has "
+            f"values as small as {Y.min()!r}. Use loss='squared_error' for targets of "
+            "any sign."
+        )
+    return Y

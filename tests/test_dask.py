@@ -23,8 +23,8 @@ from sklearn.model_selection import GridSearchCV  # noqa: E402
 from sklearn.preprocessing import StandardScaler, label_binarize  # noqa: E402
 
 import sklearn_bp.dask as sklearn_bp_dask  # noqa: E402
-from sklearn_bp import BackpropClassifier, backprop  # noqa: E402
-from sklearn_bp.dask import DaskBackpropClassifier  # noqa: E402
+from sklearn_bp import BackpropClassifier, BackpropRegressor, backprop  # noqa: E402
+from sklearn_bp.dask import DaskBackpropClassifier, DaskBackpropRegressor  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -240,7 +240,7 @@ def test_early_stopping_errors_as_in_process(client, unbalanced):
     X, y, _ = unbalanced
     from sklearn_bp import _monitor
 
-    _, held_out = _monitor.validation_split(y, "multiclass", 0.1, 0)
+    _, held_out = _monitor.validation_split(y.shape[0], y, 0.1, 0)
     sample_weight = np.ones(y.shape[0])
     sample_weight[held_out] = 0.0
     kwargs = dict(early_stopping=True, random_state=0, max_iter=5)
@@ -438,3 +438,76 @@ def test_callbacks_see_each_iteration(client, data):
         alone = _fit_quietly(BackpropClassifier(**dict(kwargs, max_iter=k)), X, y)
         assert ends[k - 1].n_iter_ == k
         assert _relative_difference(ends[k - 1].coefs_[0], alone.coefs_[0]) <= 1e-9
+
+
+# ----------------------------------------------------------------------------------------
+# DaskBackpropRegressor
+# ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def counts():
+    """Counts of two outputs, with weights, as a regression problem of both losses."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(2500, 6))
+    rates = np.exp(0.5 * X[:, :2] - 0.3 * X[:, 2:3] + 0.4)
+    return X, rng.poisson(rates).astype(float), rng.uniform(0.5, 2.0, 2500)
+
+
+@pytest.mark.parametrize("loss", ["squared_error", "poisson"])
+@pytest.mark.parametrize("n_outputs", [1, 2])
+def test_regressor_fit_equals_in_process_fit(client, counts, loss, n_outputs):
+    X, Y, sample_weight = counts
+    y = Y[:, 0] if n_outputs == 1 else Y
+    kwargs = dict(hidden_layer_sizes=(6,), loss=loss, alpha=1e-2, max_iter=30,
+                  random_state=0)
+    model = _fit_quietly(DaskBackpropRegressor(client, **kwargs),
+                         *_dask(X, y, sample_weight))
+    reference = _fit_quietly(BackpropRegressor(**kwargs), X, y,
+                             sample_weight=sample_weight)
+    assert model.n_iter_ == reference.n_iter_
+    assert model.out_activation_ == reference.out_activation_
+    assert model.loss_ == pytest.approx(reference.loss_, rel=1e-9)
+    for ours, theirs in zip(model.coefs_, reference.coefs_):
+        assert _relative_difference(ours, theirs) <= 1e-9
+    # Lazy predictions, block by block, and the local model's
+    dX = da.from_array(X, chunks=(700, 6))
+    lazy = model.predict(dX)
+    assert isinstance(lazy, da.Array) and lazy.shape == y.shape
+    expected = reference.predict(X)  # weights 1e-9 apart: predictions near 0 absolutely
+    np.testing.assert_allclose(lazy.compute(), expected, rtol=1e-8,
+                               atol=1e-8 * np.abs(expected).max())
+    local = model.to_local()
+    assert type(local) is BackpropRegressor
+    np.testing.assert_array_equal(local.predict(X), model.predict(X))
+    assert pickle.loads(pickle.dumps(model)).client is None
+
+
+def test_regressor_early_stopping_fits_like_in_process(client, counts):
+    """The same held-out rows, and their R^2 formed from the blocks' squared residuals
+    equals scikit-learn's r2_score of the in-process fit."""
+    X, Y, sample_weight = counts
+    kwargs = dict(hidden_layer_sizes=(8,), alpha=1e-4, early_stopping=True,
+                  n_iter_no_change=4, max_iter=200, random_state=0)
+    model = _fit_quietly(DaskBackpropRegressor(client, **kwargs),
+                         *_dask(X, Y, sample_weight))
+    reference = _fit_quietly(BackpropRegressor(**kwargs), X, Y,
+                             sample_weight=sample_weight)
+    assert model.n_iter_ == reference.n_iter_ < 200
+    assert model.validation_scores_ == pytest.approx(reference.validation_scores_,
+                                                     rel=1e-9)
+    assert model.best_validation_score_ == pytest.approx(
+        reference.best_validation_score_, rel=1e-9)
+
+
+def test_regressor_refuses_what_the_in_process_one_refuses(client, counts):
+    X, Y, _ = counts
+    with pytest.raises(ValueError, match="non-negative targets"):
+        DaskBackpropRegressor(client, loss="poisson").fit(*_dask(X, Y[:, 0] - 5))
+    with pytest.raises(TypeError, match="DaskBackpropRegressor"):
+        BackpropRegressor().fit(da.from_array(X), Y[:, 0])
+
+
+def test_regressor_parameters_are_those_of_backprop_regressor():
+    ours = set(DaskBackpropRegressor().get_params()) - {"client"}
+    assert ours == set(BackpropRegressor().get_params())

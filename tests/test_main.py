@@ -67,3 +67,23 @@ def test_demo_help_lists_options():
                             capture_output=True, text=True, check=True)
     for option in ("--dataset", "--hidden", "--alpha", "--max-iter", "--repeat"):
         assert option in result.stdout
+
+
+def test_demo_on_diabetes_fits_the_regressors_side_by_side(capsys):
+    """The regression dataset: BackpropRegressor and MLPRegressor, the same model from
+    the same initial weights, with train/test R^2, iterations and fit time."""
+    assert main(["--dataset", "diabetes", "--hidden", "5", "--max-iter", "40",
+                 "--repeat", "1"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines()
+            if line.startswith(("BackpropRegressor", "MLPRegressor"))]
+    assert [row.split()[0] for row in rows] == ["BackpropRegressor", "MLPRegressor"]
+    for row in rows:
+        assert row.split()[-7] == "identity"
+        train_r2, test_r2 = (float(v) for v in row.split()[-6:-4])
+        assert 0.4 <= train_r2 <= 1.0 and 0.2 <= test_r2 <= 1.0
+    match = re.search(r"training cost (\S+) \(ours\) and (\S+) \(MLPRegressor\) after "
+                      r"(\d+) and (\d+) iterations; fit time ratio (\S+)", out)
+    ours, mlp, ours_iter, mlp_iter, ratio = match.groups()
+    assert float(ours) == pytest.approx(float(mlp), rel=1e-6)
+    assert ours_iter == mlp_iter and float(ratio) > 0

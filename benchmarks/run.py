@@ -1,4 +1,5 @@
-"""BackpropClassifier against MLPClassifier(solver="lbfgs", activation="logistic").
+"""BackpropClassifier against MLPClassifier(solver="lbfgs", activation="logistic"), and
+BackpropRegressor against MLPRegressor(solver="lbfgs", activation="logistic").
 
 Both fit the same network: the same layer sizes, logistic hidden units, and MLPClassifier's
 output layer (a softmax for multiclass targets, one logistic unit for binary ones), with
@@ -71,12 +72,16 @@ CASES = {
     "wide": dict(data="wide", n_classes=10, hidden=256, dtype="float64"),
     "large": dict(data="large", n_classes=2, hidden=100, dtype="float64"),
     "sparse": dict(data="sparse", n_classes=3, hidden=50, dtype="float64"),
+    # regression: BackpropRegressor against MLPRegressor, identity outputs
+    "reg1": dict(data="regression", n_outputs=1, hidden=100, dtype="float64"),
+    "reg10": dict(data="regression", n_outputs=10, hidden=100, dtype="float64"),
 }
 SIZES = {  # rows (full, quick)
     "medium": (100_000, 10_000),
     "wide": (20_000, 2_000),
     "large": (1_000_000, 100_000),
     "sparse": (20_000, 4_000),
+    "regression": (100_000, 10_000),
 }
 SETTINGS = {  # (eval repeats, fit max_iter, fit repeats), full and quick
     "narrow": ((41, 100, 21), (9, 30, 2)),
@@ -84,6 +89,7 @@ SETTINGS = {  # (eval repeats, fit max_iter, fit repeats), full and quick
     "wide": ((7, 5, 3), (3, 3, 1)),
     "large": ((3, 0, 0), (1, 0, 0)),
     "sparse": ((7, 10, 3), (3, 5, 1)),
+    "regression": ((9, 10, 3), (3, 5, 1)),
 }
 MEMORY_MAX_ITER = 2  # iterations of the fits in the memory subprocesses
 BATCH_SECONDS = 0.02  # per timed repetition of an evaluation (see interleaved)
@@ -96,10 +102,15 @@ RNG = np.random.default_rng(0)  # order of the interleaved runs
 
 
 def make_data(case, quick):
-    from sklearn.datasets import load_digits, make_classification
+    from sklearn.datasets import load_digits, make_classification, make_regression
     from sklearn.preprocessing import StandardScaler
 
     spec = CASES[case]
+    if spec["data"] == "regression":
+        X, y = make_regression(SIZES["regression"][quick], 100, n_informative=50,
+                               n_targets=spec["n_outputs"], noise=10.0, random_state=0)
+        y = (y - y.mean(axis=0)) / y.std(axis=0)  # standardised targets, as users fit
+        return np.ascontiguousarray(X, dtype=spec["dtype"]), y
     if spec["data"] == "digits":
         X, y = load_digits(return_X_y=True)
         X = StandardScaler().fit_transform(X)
@@ -125,23 +136,29 @@ def make_data(case, quick):
 
 def output_activation(y):
     """MLPClassifier's output layer for these targets: one softmax for multiclass, one
-    logistic unit for binary. Ours is given the same, so that both fit the same model."""
+    logistic unit for binary; for regression targets (floats), MLPRegressor's identity.
+    Ours is given the same, so that both fit the same model."""
+    if np.issubdtype(np.asarray(y).dtype, np.floating):
+        return "identity"
     return "softmax" if len(np.unique(y)) > 2 else "logistic"
 
 
 def ours(hidden, max_iter, output="logistic"):
-    from sklearn_bp import BackpropClassifier
+    from sklearn_bp import BackpropClassifier, BackpropRegressor
 
-    return BackpropClassifier(hidden_layer_sizes=(hidden,), alpha=1e-4, max_iter=max_iter,
-                              output_activation=output, random_state=0)
+    common = dict(hidden_layer_sizes=(hidden,), alpha=1e-4, max_iter=max_iter,
+                  random_state=0)
+    if output == "identity":
+        return BackpropRegressor(**common)
+    return BackpropClassifier(output_activation=output, **common)
 
 
-def mlp(hidden, max_iter):
-    from sklearn.neural_network import MLPClassifier
+def mlp(hidden, max_iter, output="logistic"):
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
 
-    return MLPClassifier(hidden_layer_sizes=(hidden,), solver="lbfgs",
-                         activation="logistic", alpha=1e-4, max_iter=max_iter,
-                         random_state=0)
+    estimator = MLPRegressor if output == "identity" else MLPClassifier
+    return estimator(hidden_layer_sizes=(hidden,), solver="lbfgs", activation="logistic",
+                     alpha=1e-4, max_iter=max_iter, random_state=0)
 
 
 def counting(model):
@@ -301,14 +318,15 @@ def per_evaluation(X, y, hidden, repeat):
     out = output_activation(y)
     evaluate, theta = our_objective(X)
 
-    reference = mlp(hidden, 1)
+    reference = mlp(hidden, 1, out)
     _, mlp_probe = counting(reference)
     quiet_fit(reference, X, y)
     mlp_args = mlp_probe["args"]
     packed = theta.astype(X.dtype)  # the same weights, in the same layout
 
     # column-major, as the estimator hands it to the kernel
-    Y = np.asfortranarray(LabelBinarizer().fit_transform(y), dtype=X.dtype)
+    Y = (y.reshape(len(y), -1) if out == "identity" else LabelBinarizer().fit_transform(y))
+    Y = np.asfortranarray(Y, dtype=X.dtype)
     layer_sizes = (X.shape[1], hidden, Y.shape[1])
     loss = NetworkLoss(layer_sizes, output_activation=out, alpha=1e-4, dtype=X.dtype)
     workspaces = {}
@@ -339,15 +357,19 @@ def per_evaluation(X, y, hidden, repeat):
 
 
 def per_prediction(X, y, hidden, repeat):
-    """Median ms per ``predict_proba(X)``, ours and MLPClassifier's, each at its default
-    BLAS threads and at one BLAS thread (weights from a fit of one iteration)."""
-    model = quiet_fit(ours(hidden, 1, output_activation(y)), X, y)
-    reference = quiet_fit(mlp(hidden, 1), X, y)
+    """Median ms per ``predict_proba(X)`` (``predict(X)`` for regressors), ours and
+    scikit-learn's, each at its default BLAS threads and at one BLAS thread (weights
+    from a fit of one iteration)."""
+    out = output_activation(y)
+    model = quiet_fit(ours(hidden, 1, out), X, y)
+    reference = quiet_fit(mlp(hidden, 1, out), X, y)
+    ours_predict = getattr(model, "predict_proba", model.predict)
+    mlp_predict = getattr(reference, "predict_proba", reference.predict)
     times = interleaved({
-        "ours_default": (None, lambda: model.predict_proba(X)),
-        "ours_1thread": (1, lambda: model.predict_proba(X)),
-        "mlp_default": (None, lambda: reference.predict_proba(X)),
-        "mlp_1thread": (1, lambda: reference.predict_proba(X)),
+        "ours_default": (None, lambda: ours_predict(X)),
+        "ours_1thread": (1, lambda: ours_predict(X)),
+        "mlp_default": (None, lambda: mlp_predict(X)),
+        "mlp_1thread": (1, lambda: mlp_predict(X)),
     }, repeat, BATCH_SECONDS)
     return {name: 1e3 * t for name, t in times.items()}
 
@@ -371,7 +393,7 @@ def per_fit(X, y, hidden, max_iter, repeat):
             kind, threads = runs[name]
             iterations = 1 if warm_up else max_iter
             model = (ours(hidden, iterations, output_activation(y)) if kind == "ours"
-                     else mlp(hidden, iterations))
+                     else mlp(hidden, iterations, output_activation(y)))
             calls, _ = counting(model)
             with blas_threads(threads):  # entered outside the timed region
                 start = time.perf_counter()
@@ -399,7 +421,7 @@ kind, hidden, max_iter = sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 sys.path.insert(0, sys.argv[6])
 from run import mlp, ours, output_activation, quiet_fit
 make = lambda: (ours(hidden, max_iter, output_activation(y)) if kind == "ours"
-                else mlp(hidden, max_iter))
+                else mlp(hidden, max_iter, output_activation(y)))
 quiet_fit(make(), X[:200], y[:200])  # imports and first-call allocations, before measuring
 model = make()
 
@@ -454,13 +476,18 @@ def run_case(case, args, tmpdir):
     fit_repeat = args.fit_repeat if args.fit_repeat is not None else fit_repeat
     max_iter = args.max_iter or max_iter
     X, y = make_data(case, args.quick)
-    print(f"== {case}: X {X.shape} {X.dtype}, {len(np.unique(y))} classes, hidden "
-          f"({spec['hidden']},)", flush=True)
+    regression = output_activation(y) == "identity"
+    targets = (f"{y.shape[1] if y.ndim == 2 else 1} regression outputs" if regression
+               else f"{len(np.unique(y))} classes")
+    print(f"== {case}: X {X.shape} {X.dtype}, {targets}, hidden ({spec['hidden']},)",
+          flush=True)
     started = time.perf_counter()
     sparse = not isinstance(X, np.ndarray)
     x_bytes = (X.data.nbytes + X.indices.nbytes + X.indptr.nbytes) if sparse else X.nbytes
     result = {"case": case, "n_samples": X.shape[0], "n_features": X.shape[1],
-              "n_classes": int(len(np.unique(y))), "hidden": spec["hidden"],
+              "n_classes": None if regression else int(len(np.unique(y))),
+              "n_outputs": (y.shape[1] if y.ndim == 2 else 1) if regression else None,
+              "hidden": spec["hidden"],
               "dtype": str(X.dtype), "X_mib": x_bytes / 2**20, "sparse": sparse}
     evals, layer_sizes = per_evaluation(X, y, spec["hidden"], eval_repeat)
     result["layer_sizes"] = layer_sizes
@@ -545,7 +572,7 @@ def summarise(results):
     def target(name, value, limit, ok, unit="x"):
         targets.append([name, f"{value:.2f}{unit}", limit, "met" if ok else "NOT MET"])
 
-    for case in ("narrow", "medium2", "medium10"):
+    for case in ("narrow", "medium2", "medium10", "reg1", "reg10"):
         if case in by_case:
             e = by_case[case]["eval_ms"]
             v = ratio(e["ours"], min(e["mlp_default"], e["mlp_1thread"]))
@@ -571,6 +598,15 @@ def summarise(results):
         r = by_case["large"]
         v = ratio(r["memory"]["ours"]["rss_extra_mib"], r["X_mib"])
         target("large: extra peak RSS during fit / size of X", v, "<= 0.50x", v <= 0.5)
+    for regression, classification in (("reg1", "medium2"), ("reg10", "medium10")):
+        # The regressor's extra fit memory, as small as the classifier's on data of the
+        # same shape (within 2 MiB of noise).
+        r, c = by_case.get(regression), by_case.get(classification)
+        if r and c and "memory" in r and "memory" in c:
+            ours_r = r["memory"]["ours"]["rss_extra_mib"]
+            ours_c = c["memory"]["ours"]["rss_extra_mib"]
+            target(f"{regression}: extra fit RSS vs {classification}'s", ours_r - ours_c,
+                   "<= +2 MiB", ours_r <= ours_c + 2, " MiB")
     for case in ("narrow", "medium2", "medium10"):
         if case in by_case and "fit" in by_case[case]:
             f = by_case[case]["fit"]
@@ -594,7 +630,8 @@ def summarise(results):
         "extra peak memory during fit (MiB; fresh subprocess)": (
             ["case", "X", "ours RSS", "ours traced", "MLP RSS", "MLP traced",
              "ours RSS / X"], memory),
-        "targets (issue 4)": (["target", "measured", "target", "status"], targets),
+        "targets (issues 4 and 21)": (["target", "measured", "target", "status"],
+                                      targets),
     }
 
 

@@ -36,8 +36,7 @@ x = np.sort(rng.uniform(-2, 2, 80))
 y = np.sin(3 * x) + x / 2 + rng.normal(scale=0.25, size=x.shape)
 grid = np.linspace(-2.2, 2.2, 400)
 
-fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-ax = axes[0]
+fig, ax = plt.subplots(figsize=(7, 4.2))
 ax.scatter(x, y, s=12, color="black", label="samples")
 ax.plot(grid, np.sin(3 * grid) + grid / 2, color="gray", linestyle="--",
         label="the function")
@@ -51,6 +50,12 @@ for alpha in [1e-3, 1.0]:
           f"n_iter_={model.n_iter_}")
 ax.set(xlabel="x", ylabel="y", title='loss="squared_error": identity outputs')
 ax.legend(fontsize=8)
+fig.tight_layout()
+plt.show()
+
+# %%
+# The small ``alpha`` follows the noise between the samples; ``alpha=1`` keeps the
+# weights small and the curve smooth, at the cost of the peaks.
 
 # %%
 # Counts
@@ -72,7 +77,7 @@ for loss in ["poisson", "squared_error"]:
           f"{mean_poisson_deviance(counts_new[low], predicted[low]):.4f}; "
           f"least predicted rate {rates[loss].min():.3f}")
 
-ax = axes[1]
+fig, ax = plt.subplots(figsize=(7, 4.2))
 ax.scatter(x, counts, s=10, color="black", alpha=0.5, label="counts")
 ax.plot(grid, np.exp(1.2 * grid + 0.3), color="gray", linestyle="--", label="true rate")
 ax.plot(grid, rates["poisson"], label='loss="poisson"')

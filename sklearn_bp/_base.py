@@ -113,7 +113,7 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator):
             )
         return tuple(int(h) for h in sizes)
 
-    def _loss(self, layer_sizes, dtype):
+    def _network_loss(self, layer_sizes, dtype):
         """The network's loss object (:mod:`sklearn_bp._loss`), computing in `dtype`."""
         return NetworkLoss(layer_sizes, activation=self.activation,
                            output_activation=self._output_activation(), alpha=self.alpha,

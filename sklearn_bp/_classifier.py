@@ -326,7 +326,8 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         weights = _targets.training_weights(
             self.class_weight, y_type, classes, y, sample_weight
         )
-        loss = self._loss((X.shape[1], *self._hidden_sizes(), Y.shape[1]), X.dtype)
+        layer_sizes = (X.shape[1], *self._hidden_sizes(), Y.shape[1])
+        loss = self._network_loss(layer_sizes, X.dtype)
         if validation is not None:
             validation = _monitor.ValidationScore(
                 loss, *validation, multilabel=y_type == "multilabel-indicator")

@@ -245,7 +245,8 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
             sample_weight = None if sample_weight is None else sample_weight[train]
             X_given, y_given = _safe_indexing(X_given, train), _safe_indexing(y_given, train)
         weights = _targets.check_training_weights(sample_weight)
-        loss = self._loss((X.shape[1], *self._hidden_sizes(), Y.shape[1]), X.dtype)
+        layer_sizes = (X.shape[1], *self._hidden_sizes(), Y.shape[1])
+        loss = self._network_loss(layer_sizes, X.dtype)
         if validation is not None:
             validation = _monitor.R2Score(loss, *validation)
         metadata = None if sample_weight is None else {"sample_weight": sample_weight}

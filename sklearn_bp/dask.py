@@ -437,8 +437,8 @@ class _DaskFit:
         self._solver_options()  # refuse options the solver cannot honour, before any work
         client = self._get_client()
         blocks = self._persist_blocks(client, X, y, sample_weight)
-        loss = self._loss((blocks.n_features, *self._hidden_sizes(), blocks.n_outputs),
-                          blocks.dtype)
+        layer_sizes = (blocks.n_features, *self._hidden_sizes(), blocks.n_outputs)
+        loss = self._network_loss(layer_sizes, blocks.dtype)
         objective = BlockObjective(loss, blocks)
         validation = (None if blocks.held_out is None
                       else self._held_out_score(loss, blocks))

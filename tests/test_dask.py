@@ -89,7 +89,7 @@ def test_partial_sums_equal_in_process_blocks(client, data, monkeypatch, tree,
     model = DaskBackpropClassifier(client, alpha=0.1, **kwargs)
     blocks = model._persist_blocks(client, *_dask(X, y, sample_weight))
     layer_sizes = (12, 7, 3)
-    loss = model._loss(layer_sizes, blocks.dtype)
+    loss = model._network_loss(layer_sizes, blocks.dtype)
     objective = sklearn_bp_dask.BlockObjective(loss, blocks)
     theta = np.random.default_rng(1).normal(scale=0.5, size=backprop.n_params(layer_sizes))
     parts = objective.partial_sums(theta)

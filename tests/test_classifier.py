@@ -244,8 +244,10 @@ def test_sparse_and_dense_fits_agree():
     for fmt in (sp.csr_matrix, sp.csc_matrix):
         sparse = _quiet_fit(BackpropClassifier(**kwargs), fmt(X), y)
         np.testing.assert_array_equal(sparse.predict(fmt(X)), dense.predict(X))
+        # 50 iterations carry the products' rounding along: 1.6e-6 apart measured with
+        # numpy 1.23's BLAS, 1e-9 with numpy 2.4's
         np.testing.assert_allclose(sparse.predict_proba(X), dense.predict_proba(X),
-                                   atol=1e-6)
+                                   atol=1e-5)
 
 
 def test_float32_is_fitted_in_float32(digits):

@@ -181,14 +181,16 @@ def test_affine_adds_the_intercepts_in_every_layout(dtype, shape, layout, ger):
     A = rng.normal(size=(shape[0], 3)).astype(dtype)
     W = rng.normal(size=(3, shape[1])).astype(dtype)
     b = rng.normal(size=shape[1]).astype(dtype)
-    if layout == "strided":  # every other row of a larger array: neither contiguity
-        out = np.empty((2 * shape[0], shape[1]), dtype, order="F")[::2]
-    else:
-        out = np.empty(shape, dtype, order=layout)
+    def empty():
+        if layout == "strided":  # every other row of a larger array: neither contiguity
+            return np.empty((2 * shape[0], shape[1]), dtype, order="F")[::2]
+        return np.empty(shape, dtype, order=layout)
+
+    out = empty()
     result = _kernel.affine(A, W, b, out, np.ones(shape[0], dtype), ger)
     assert result is out
-    product = np.empty_like(out)
-    np.matmul(A, W, out=product)
+    product = empty()  # the same layout: numpy 1.23 multiplies into strided arrays
+    np.matmul(A, W, out=product)  # without BLAS, in another order
     np.testing.assert_array_equal(out, product + b)  # one rounding, either way
     np.testing.assert_allclose(out, A @ W + b, rtol=1e-5 if dtype == np.float32 else 1e-13)
 

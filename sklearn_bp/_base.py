@@ -264,6 +264,13 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator):
         kept = n_iter
         if monitor.best_x is not None:  # early stopping keeps the best-scoring weights
             theta, loss, kept = monitor.best_x, monitor.best_fun, monitor.best_iter
+        validation_scores = monitor.validation_scores
+        best_validation_score = monitor.best_validation_score
+        if validation is not None and monitor.best_x is None:
+            # The fit ended before its first iteration (the initial gradient already met
+            # tol): the held-out score is that of the weights it returns.
+            best_validation_score = validation(theta)
+            validation_scores = [best_validation_score]
         if not np.all(np.isfinite(theta)):
             raise ValueError(
                 "The optimiser produced non-finite weights (inf or NaN). The data are "
@@ -309,8 +316,8 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator):
         return {
             "theta": theta, "loss": loss, "n_iter": n_iter,
             "loss_curve": monitor.loss_curve,
-            "validation_scores": monitor.validation_scores,
-            "best_validation_score": monitor.best_validation_score,
+            "validation_scores": validation_scores,
+            "best_validation_score": best_validation_score,
         }
 
     # ------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """BackpropClassifier: a multilayer perceptron fitted by backpropagation and L-BFGS-B."""
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils._param_validation import StrOptions
@@ -16,6 +17,16 @@ from . import _monitor, _targets, backprop
 from ._base import BaseBackprop, reject_dask_collections
 from ._monitor import MAX_FUN_DEFAULT
 from ._version import __version__
+
+
+def _training_rows(given, rows, validated_rows):
+    """The `rows` of data as given to fit, for the callbacks (which then see the caller's
+    types, a DataFrame's columns for example); `validated_rows`, the same rows validated,
+    where the given data have no row indexing: sparse matrices (COO, DIA and BSR have
+    none; the callbacks then see CSR) and objects that only implement ``__array__``."""
+    if sp.issparse(given) or not hasattr(given, "__getitem__"):
+        return validated_rows
+    return _safe_indexing(given, rows)
 
 
 def _docs_version(version):
@@ -133,9 +144,10 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         best-scoring iteration).
     loss_curve_ : list of float of shape (`n_iter_`,)
         Cost after each iteration of the last fit.
-    validation_scores_ : list of float of shape (`n_iter_`,) or None
-        With `early_stopping`, the score on the held-out samples after each iteration;
-        None otherwise.
+    validation_scores_ : list of float of shape (max(`n_iter_`, 1),) or None
+        With `early_stopping`, the score on the held-out samples after each iteration
+        (of the initial weights, when the fit ends before its first iteration because
+        their gradient already meets `tol`); None otherwise.
     best_validation_score_ : float or None
         With `early_stopping`, the best of `validation_scores_`, the one of the returned
         weights; None otherwise.
@@ -240,8 +252,10 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
-        # A softmax describes one class per sample, so multilabel needs logistic outputs.
-        tags.classifier_tags.multi_label = self.output_activation == "logistic"
+        # A softmax describes one class per sample, so multilabel needs logistic outputs;
+        # class weights weigh a sample by its one class, so fit refuses multilabel with them.
+        tags.classifier_tags.multi_label = (self.output_activation == "logistic"
+                                            and self.class_weight is None)
         return tags
 
     def _output_activation(self):
@@ -333,7 +347,8 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
             validation = (X[held_out], Y[held_out], sw_held_out)
             X, Y, y = X[train], Y[train], y[train]
             sample_weight = None if sample_weight is None else sample_weight[train]
-            X_given, y_given = _safe_indexing(X_given, train), _safe_indexing(y_given, train)
+            X_given = _training_rows(X_given, train, X)
+            y_given = _training_rows(y_given, train, y)
         weights = _targets.training_weights(
             self.class_weight, y_type, classes, y, sample_weight
         )

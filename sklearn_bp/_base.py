@@ -16,7 +16,7 @@ from scipy.optimize import minimize
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import validate_data
 
 from . import _monitor, backprop
@@ -73,7 +73,8 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator):
         "tol": [Interval(Real, 0, None, closed="left")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"),
+                             Options(Real, {np.inf})],
         "random_state": ["random_state"],
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
@@ -101,15 +102,19 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator):
 
     def _hidden_sizes(self):
         sizes = np.atleast_1d(np.asarray(self.hidden_layer_sizes))
-        if sizes.ndim != 1 or sizes.size == 0 or not np.issubdtype(sizes.dtype, np.integer):
+        if sizes.ndim == 1 and sizes.size == 0:
+            return ()  # no hidden layer: (multinomial) logistic regression
+        if sizes.ndim != 1 or not np.issubdtype(sizes.dtype, np.integer):
             raise ValueError(
-                "hidden_layer_sizes must be a positive int or a non-empty sequence of "
-                f"positive ints, got {self.hidden_layer_sizes!r}."
+                "hidden_layer_sizes must be a positive int or a sequence of positive "
+                f"ints (() for no hidden layer), got {self.hidden_layer_sizes!r}."
             )
         if np.any(sizes < 1):
+            layer = int(np.argmax(sizes < 1))
             raise ValueError(
                 f"hidden_layer_sizes must be >= 1 in every layer, got "
-                f"{self.hidden_layer_sizes!r}; remove a layer instead of giving it 0 units."
+                f"{self.hidden_layer_sizes!r}: hidden layer {layer + 1} has "
+                f"{int(sizes[layer])} units. Give it at least one unit, or remove it."
             )
         return tuple(int(h) for h in sizes)
 
@@ -309,7 +314,8 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator):
             )
             warnings.warn(
                 f"{method} stopped before convergence after {n_iter} iteration(s) "
-                f"(status={result.status}): {message}.{hint} to reach convergence.",
+                f"(status={result.status}): {message.rstrip('. ')}.{hint} to reach "
+                "convergence.",
                 ConvergenceWarning,
                 stacklevel=5,
             )

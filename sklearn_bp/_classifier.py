@@ -46,9 +46,12 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
     Parameters
     ----------
     hidden_layer_sizes : array-like of shape (n_hidden_layers,), default=(100,)
-        Number of units in each hidden layer.
-    activation : {"logistic", "tanh", "relu"}, default="logistic"
-        Hidden activation. ``"logistic"`` is the sigmoid of the classic derivation.
+        Number of units in each hidden layer. ``()``: no hidden layer, which makes the
+        network (multinomial, with a softmax output) logistic regression: the fit of
+        ``LogisticRegression(C=1 / alpha)``.
+    activation : {"logistic", "tanh", "relu", "identity"}, default="logistic"
+        Hidden activation. ``"logistic"`` is the sigmoid of the classic derivation;
+        ``"identity"`` none (linear hidden layers), as in ``MLPClassifier``.
     output_activation : {"logistic", "softmax"}, default="logistic"
         ``"logistic"``: one sigmoid unit per class (one unit for binary targets, one per
         label for multilabel targets), as in the classic derivation; ``predict_proba``
@@ -102,8 +105,9 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
     validation_fraction : float, default=0.1
         Fraction of the training samples held out by `early_stopping`, in (0, 1). Only
         used if `early_stopping` is True.
-    n_iter_no_change : int, default=10
-        Number of consecutive iterations without improvement that end the fit. Only used
+    n_iter_no_change : int or np.inf, default=10
+        Number of consecutive iterations without improvement that end the fit (np.inf:
+        never end it on the score; the best-scoring weights are still kept). Only used
         if `early_stopping` is True.
     random_state : int, RandomState instance or None, default=None
         Seeds the initial weights and the `early_stopping` split. Pass an int for
@@ -115,8 +119,9 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         pairs) is not kept between fits; `n_iter_` and `loss_curve_` describe the last
         call only.
     verbose : int, default=0
-        If positive, print one line per iteration: iteration, cost, gradient norm (and
-        validation score with `early_stopping`).
+        If positive, print one line per iteration: iteration, cost, the largest
+        absolute component of the gradient (``max |gradient|``, the quantity `tol` is
+        compared with) and, with `early_stopping`, the validation score.
 
     Attributes
     ----------

@@ -123,7 +123,7 @@ class NetworkLoss:
     ----------
     layer_sizes : sequence of int
         ``(n_features, *hidden_layer_sizes, n_outputs)``.
-    activation : {"logistic", "tanh", "relu"}, default="logistic"
+    activation : {"logistic", "tanh", "relu", "identity"}, default="logistic"
         Hidden activation ``g`` (F2).
     output_activation : {"logistic", "softmax"}, default="logistic"
         Output units (F3), with their cost (C2) or (C3).

@@ -264,16 +264,17 @@ class IterationMonitor:
         self._evaluations = deque(maxlen=4)
 
     def evaluated(self, theta, cost, grad):
-        """Remember an evaluation: the verbose gradient norm and TNC's cost need it."""
-        # The norm in float64: a float32 gradient of 1e20 (badly scaled data, which the
-        # fit then reports) would overflow float32 in the sum of squares.
-        grad_norm = float(np.linalg.norm(np.asarray(grad, dtype=np.float64)))
-        self._evaluations.append((theta.copy(), float(cost), grad_norm))
+        """Remember an evaluation: the verbose line's gradient and TNC's cost need it.
+        Of the gradient, the largest absolute component: the quantity that the solvers
+        compare with `tol` (scipy's ``gtol``, for L-BFGS-B of the projected gradient,
+        which without bounds is the gradient)."""
+        grad_max = float(np.max(np.abs(grad), initial=0.0))
+        self._evaluations.append((theta.copy(), float(cost), grad_max))
 
     def _lookup(self, x):
-        for theta, cost, grad_norm in reversed(self._evaluations):
+        for theta, cost, grad_max in reversed(self._evaluations):
             if np.array_equal(theta, x):
-                return cost, grad_norm
+                return cost, grad_max
         return None
 
     def scipy_callback(self, method):
@@ -313,10 +314,10 @@ class IterationMonitor:
                 stop = "early_stopping"
 
         if self.verbose:
-            grad_norm = known[1] if known is not None else float("nan")
+            grad_max = known[1] if known is not None else float("nan")
             print(
                 f"Iteration {self.n_iter}, loss = {self.fun:.8f}, "
-                f"gradient norm = {grad_norm:.3e}{score_text}",
+                f"max |gradient| = {grad_max:.3e}{score_text}",
                 file=sys.stdout,
             )
             if stop == "early_stopping":

@@ -501,6 +501,27 @@ def test_early_stopping_accepts_what_fit_accepts(iris, container):
         assert len(monitor.get_logs().data) == 1 + model.n_iter_
 
 
+@ignore_convergence
+def test_early_stopping_with_n_iter_no_change_inf_never_stops_on_the_score(digits):
+    """As MLPClassifier takes it: the fit runs to max_iter (or convergence), scoring
+    every iteration, and keeps the best-scoring weights."""
+    X, y = digits
+    kwargs = dict(hidden_layer_sizes=(10,), alpha=1e-5, early_stopping=True,
+                  validation_fraction=0.2, max_iter=40, random_state=3)
+    stopped = BackpropClassifier(n_iter_no_change=5, **kwargs).fit(X, y)
+    assert stopped.n_iter_ < 40  # the data on which a finite patience stops early
+    out = io.StringIO()
+    with redirect_stdout(out):
+        model = BackpropClassifier(n_iter_no_change=np.inf, verbose=1, **kwargs).fit(X, y)
+    assert model.n_iter_ == 40 == len(model.validation_scores_)
+    assert "Stopping" not in out.getvalue()
+    assert model.best_validation_score_ == max(model.validation_scores_)
+    best_iter = int(np.argmax(model.validation_scores_)) + 1
+    assert model.loss_ == model.loss_curve_[best_iter - 1]
+    with pytest.raises(ValueError, match="n_iter_no_change"):
+        BackpropClassifier(n_iter_no_change=2.5).fit(X, y)
+
+
 @pytest.mark.parametrize("solver", ["lbfgs", "cg", "bfgs"])
 def test_early_stopping_scores_a_fit_that_ends_before_its_first_iteration(iris, solver):
     """A fit whose initial gradient already meets tol returns its initial weights after

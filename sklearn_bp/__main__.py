@@ -23,6 +23,7 @@ same path.
 """
 
 import argparse
+import math
 import time
 import warnings
 
@@ -57,7 +58,7 @@ DATASETS = {
 REGRESSION = {"diabetes"}
 
 
-def _parse_args(argv=None):
+def _parser():
     parser = argparse.ArgumentParser(
         prog="python -m sklearn_bp",
         description=(
@@ -70,32 +71,93 @@ def _parse_args(argv=None):
     )
     parser.add_argument("--dataset", choices=sorted(DATASETS), default="digits",
                         help="bundled dataset (default: %(default)s)")
-    parser.add_argument("--hidden", type=int, nargs="+", default=[25], metavar="H",
+    parser.add_argument("--hidden", type=_positive_int, nargs="+", default=[25],
+                        metavar="H",
                         help="hidden layer sizes, e.g. --hidden 50 25 (default: 25)")
-    parser.add_argument("--alpha", type=float, default=1.0,
+    parser.add_argument("--alpha", type=_non_negative_float, default=1.0,
                         help="L2 penalty (default: %(default)s)")
-    parser.add_argument("--max-iter", type=int, default=200,
+    parser.add_argument("--max-iter", type=_positive_int, default=200,
                         help="maximum L-BFGS-B iterations (default: %(default)s)")
-    parser.add_argument("--test-size", type=float, default=0.25,
-                        help="held-out fraction (default: %(default)s)")
-    parser.add_argument("--random-state", type=int, default=0,
+    parser.add_argument("--test-size", type=_fraction, default=0.25,
+                        help="held-out fraction, between 0 and 1; each side of the split "
+                             "needs a sample of every class (default: %(default)s)")
+    parser.add_argument("--random-state", type=_non_negative_int, default=0,
                         help="seed for the split and the weights (default: %(default)s)")
     parser.add_argument("--repeat", type=_positive_int, default=3, metavar="N",
                         help="fits per model; the shortest is reported, so that one-time "
                              "costs of a first call do not count (default: %(default)s)")
     parser.add_argument("--no-mlp", action="store_true",
                         help="skip the MLPClassifier (or MLPRegressor) comparison")
-    return parser.parse_args(argv)
+    return parser
 
 
-def _positive_int(text):
+def _parse_args(argv=None):
+    return _parser().parse_args(argv)
+
+
+def _whole_number(text, minimum):
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
     return value
+
+
+def _positive_int(text):
+    return _whole_number(text, 1)
+
+
+def _non_negative_int(text):
+    return _whole_number(text, 0)
+
+
+def _real_number(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not np.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def _non_negative_float(text):
+    value = _real_number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
+    return value
+
+
+def _fraction(text):
+    value = _real_number(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    return value
+
+
+def _split_test_size(parser, test_size, y, dataset):
+    """Refuse, as argparse refuses its options, a `test_size` that leaves a side of the
+    stratified split with fewer samples than classes (of a regression's split, with
+    fewer than the 2 samples an R^2 needs); the error gives the range that works on
+    this dataset."""
+    regression = dataset in REGRESSION
+    n_samples, n_classes = len(y), 2 if regression else len(np.unique(y))
+    n_test = math.ceil(test_size * n_samples)  # as train_test_split counts
+    if n_classes <= n_test <= n_samples - n_classes:
+        return
+    least = math.ceil(1000 * n_classes / n_samples) / 1000
+    most = math.floor(1000 * (n_samples - n_classes) / n_samples) / 1000
+    while math.ceil(most * n_samples) > n_samples - n_classes:  # 0.7 * 10 > 7
+        most = round(most - 0.001, 3)
+    parser.error(
+        f"argument --test-size: {test_size} of the {n_samples} samples of {dataset} "
+        f"puts {n_test} in the test set and {n_samples - n_test} in the training set, "
+        + ("but each needs at least 2 samples for its R^2" if regression else
+           f"but each needs a sample of each of the {n_classes} classes")
+        + f": use a value from {least} to {most}"
+    )
 
 
 def _fit_and_report(name, model, X_train, X_test, y_train, y_test, repeat):
@@ -189,8 +251,10 @@ def _main_regression(args, X, y):
 
 
 def main(argv=None):
-    args = _parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     X, y = DATASETS[args.dataset](return_X_y=True)
+    _split_test_size(parser, args.test_size, y, args.dataset)
     if args.dataset in REGRESSION:
         return _main_regression(args, X, y)
     X_train, X_test, y_train, y_test = train_test_split(

@@ -12,11 +12,12 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.optimize import minimize
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils import _safe_indexing, check_random_state
+from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import validate_data
 
 from . import _monitor, backprop
@@ -39,6 +40,16 @@ def glorot_init(layer_sizes, activation, dtype, random_state):
         coefs.append(random_state.uniform(-bound, bound, (fan_in, fan_out)).astype(dtype))
         intercepts.append(random_state.uniform(-bound, bound, fan_out).astype(dtype))
     return backprop.pack(coefs, intercepts)
+
+
+def training_rows(given, rows, validated_rows):
+    """The `rows` of data as given to fit, for the callbacks (which then see the caller's
+    types, a DataFrame's columns for example); `validated_rows`, the same rows validated,
+    where the given data have no row indexing: sparse matrices (COO, DIA and BSR have
+    none; the callbacks then see CSR) and objects that only implement ``__array__``."""
+    if sp.issparse(given) or not hasattr(given, "__getitem__"):
+        return validated_rows
+    return _safe_indexing(given, rows)
 
 
 def reject_dask_collections(estimator, *arrays):
@@ -73,7 +84,8 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator):
         "tol": [Interval(Real, 0, None, closed="left")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"),
+                             Options(Real, {np.inf})],
         "random_state": ["random_state"],
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
@@ -101,15 +113,19 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator):
 
     def _hidden_sizes(self):
         sizes = np.atleast_1d(np.asarray(self.hidden_layer_sizes))
-        if sizes.ndim != 1 or sizes.size == 0 or not np.issubdtype(sizes.dtype, np.integer):
+        if sizes.ndim == 1 and sizes.size == 0:
+            return ()  # no hidden layer: (multinomial) logistic regression
+        if sizes.ndim != 1 or not np.issubdtype(sizes.dtype, np.integer):
             raise ValueError(
-                "hidden_layer_sizes must be a positive int or a non-empty sequence of "
-                f"positive ints, got {self.hidden_layer_sizes!r}."
+                "hidden_layer_sizes must be a positive int or a sequence of positive "
+                f"ints (() for no hidden layer), got {self.hidden_layer_sizes!r}."
             )
         if np.any(sizes < 1):
+            layer = int(np.argmax(sizes < 1))
             raise ValueError(
                 f"hidden_layer_sizes must be >= 1 in every layer, got "
-                f"{self.hidden_layer_sizes!r}; remove a layer instead of giving it 0 units."
+                f"{self.hidden_layer_sizes!r}: hidden layer {layer + 1} has "
+                f"{int(sizes[layer])} units. Give it at least one unit, or remove it."
             )
         return tuple(int(h) for h in sizes)
 
@@ -264,6 +280,13 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator):
         kept = n_iter
         if monitor.best_x is not None:  # early stopping keeps the best-scoring weights
             theta, loss, kept = monitor.best_x, monitor.best_fun, monitor.best_iter
+        validation_scores = monitor.validation_scores
+        best_validation_score = monitor.best_validation_score
+        if validation is not None and monitor.best_x is None:
+            # The fit ended before its first iteration (the initial gradient already met
+            # tol): the held-out score is that of the weights it returns.
+            best_validation_score = validation(theta)
+            validation_scores = [best_validation_score]
         if not np.all(np.isfinite(theta)):
             raise ValueError(
                 "The optimiser produced non-finite weights (inf or NaN). The data are "
@@ -302,15 +325,16 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator):
             )
             warnings.warn(
                 f"{method} stopped before convergence after {n_iter} iteration(s) "
-                f"(status={result.status}): {message}.{hint} to reach convergence.",
+                f"(status={result.status}): {message.rstrip('. ')}.{hint} to reach "
+                "convergence.",
                 ConvergenceWarning,
                 stacklevel=5,
             )
         return {
             "theta": theta, "loss": loss, "n_iter": n_iter,
             "loss_curve": monitor.loss_curve,
-            "validation_scores": monitor.validation_scores,
-            "best_validation_score": monitor.best_validation_score,
+            "validation_scores": validation_scores,
+            "best_validation_score": best_validation_score,
         }
 
     # ------------------------------------------------------------------------------------

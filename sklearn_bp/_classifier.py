@@ -2,7 +2,7 @@
 
 import numpy as np
 from sklearn.base import ClassifierMixin, _fit_context
-from sklearn.utils import _safe_indexing, check_random_state
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import (
@@ -13,7 +13,7 @@ from sklearn.utils.validation import (
 )
 
 from . import _monitor, _targets, backprop
-from ._base import BaseBackprop, reject_dask_collections
+from ._base import BaseBackprop, reject_dask_collections, training_rows
 from ._monitor import MAX_FUN_DEFAULT
 
 
@@ -29,9 +29,12 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
     Parameters
     ----------
     hidden_layer_sizes : array-like of shape (n_hidden_layers,), default=(100,)
-        Number of units in each hidden layer.
-    activation : {"logistic", "tanh", "relu"}, default="logistic"
-        Hidden activation. ``"logistic"`` is the sigmoid of the classic derivation.
+        Number of units in each hidden layer. ``()``: no hidden layer, which makes the
+        network (multinomial, with a softmax output) logistic regression: the fit of
+        ``LogisticRegression(C=1 / alpha)``.
+    activation : {"logistic", "tanh", "relu", "identity"}, default="logistic"
+        Hidden activation. ``"logistic"`` is the sigmoid of the classic derivation;
+        ``"identity"`` none (linear hidden layers), as in ``MLPClassifier``.
     output_activation : {"logistic", "softmax"}, default="logistic"
         ``"logistic"``: one sigmoid unit per class (one unit for binary targets, one per
         label for multilabel targets), as in the classic derivation; ``predict_proba``
@@ -85,8 +88,9 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
     validation_fraction : float, default=0.1
         Fraction of the training samples held out by `early_stopping`, in (0, 1). Only
         used if `early_stopping` is True.
-    n_iter_no_change : int, default=10
-        Number of consecutive iterations without improvement that end the fit. Only used
+    n_iter_no_change : int or np.inf, default=10
+        Number of consecutive iterations without improvement that end the fit (np.inf:
+        never end it on the score; the best-scoring weights are still kept). Only used
         if `early_stopping` is True.
     random_state : int, RandomState instance or None, default=None
         Seeds the initial weights and the `early_stopping` split. Pass an int for
@@ -98,8 +102,9 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         pairs) is not kept between fits; `n_iter_` and `loss_curve_` describe the last
         call only.
     verbose : int, default=0
-        If positive, print one line per iteration: iteration, cost, gradient norm (and
-        validation score with `early_stopping`).
+        If positive, print one line per iteration: iteration, cost, the largest
+        absolute component of the gradient (``max |gradient|``, the quantity `tol` is
+        compared with) and, with `early_stopping`, the validation score.
 
     Attributes
     ----------
@@ -127,9 +132,10 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         best-scoring iteration).
     loss_curve_ : list of float of shape (`n_iter_`,)
         Cost after each iteration of the last fit.
-    validation_scores_ : list of float of shape (`n_iter_`,) or None
-        With `early_stopping`, the score on the held-out samples after each iteration;
-        None otherwise.
+    validation_scores_ : list of float of shape (max(`n_iter_`, 1),) or None
+        With `early_stopping`, the score on the held-out samples after each iteration
+        (of the initial weights, when the fit ends before its first iteration because
+        their gradient already meets `tol`); None otherwise.
     best_validation_score_ : float or None
         With `early_stopping`, the best of `validation_scores_`, the one of the returned
         weights; None otherwise.
@@ -228,8 +234,10 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
-        # A softmax describes one class per sample, so multilabel needs logistic outputs.
-        tags.classifier_tags.multi_label = self.output_activation == "logistic"
+        # A softmax describes one class per sample, so multilabel needs logistic outputs;
+        # class weights weigh a sample by its one class, so fit refuses multilabel with them.
+        tags.classifier_tags.multi_label = (self.output_activation == "logistic"
+                                            and self.class_weight is None)
         return tags
 
     def _output_activation(self):
@@ -322,7 +330,8 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
             validation = (X[held_out], Y[held_out], sw_held_out)
             X, Y, y = X[train], Y[train], y[train]
             sample_weight = None if sample_weight is None else sample_weight[train]
-            X_given, y_given = _safe_indexing(X_given, train), _safe_indexing(y_given, train)
+            X_given = training_rows(X_given, train, X)
+            y_given = training_rows(y_given, train, y)
         weights = _targets.training_weights(
             self.class_weight, y_type, classes, y, sample_weight
         )

@@ -315,10 +315,12 @@ def activate(Z, derivative, scratch, activation, with_derivative=True):
             logistic_derivative(u, derivative)
             np.multiply(derivative, 4.0, out=derivative)
         np.tanh(Z, out=Z)
-    else:  # relu
+    elif activation == "relu":
         if with_derivative:
             np.greater(Z, 0.0, out=derivative)  # relu'(z), 0 or 1
         np.maximum(Z, 0.0, out=Z)
+    elif with_derivative:  # identity: A = Z as it is, and g' = 1
+        derivative.fill(1.0)
     return Z
 
 

@@ -123,7 +123,7 @@ class NetworkLoss:
     ----------
     layer_sizes : sequence of int
         ``(n_features, *hidden_layer_sizes, n_outputs)``.
-    activation : {"logistic", "tanh", "relu"}, default="logistic"
+    activation : {"logistic", "tanh", "relu", "identity"}, default="logistic"
         Hidden activation ``g`` (F2).
     output_activation : {"logistic", "softmax", "identity", "exp"}, default="logistic"
         Output units (F3), with their cost (C2) to (C5).
@@ -306,10 +306,10 @@ class NetworkLoss:
                                         row_bytes=_kernel.row_bytes(X)))
         rows = max(1, min(rows, n_samples))
         n_threads = min(n_threads, -(-n_samples // rows))
-        if n_threads > 1 and not _threads.blas_single_threaded():
-            with _threads.single_threaded_blas():
-                return self._forward(coefs, intercepts, X, out, rows, n_threads)
-        return self._forward(coefs, intercepts, X, out, rows, n_threads)
+        # BLAS at one thread, on one thread of ours too: the result is then the same
+        # whatever the BLAS setting (and whatever runs in other threads meanwhile).
+        with _threads.single_threaded_blas():
+            return self._forward(coefs, intercepts, X, out, rows, n_threads)
 
     def _forward(self, coefs, intercepts, X, out, rows, n_threads):
         n_samples = X.shape[0]
@@ -364,6 +364,7 @@ class Objective:
 
     def __enter__(self):
         self._blas = _threads.single_threaded_blas()
+        self._blas.__enter__()
         return self
 
     def __exit__(self, *exc_info):

@@ -7,6 +7,7 @@ iterate, so that a fit stopped by early stopping, by a callback or by
 ``KeyboardInterrupt`` still ends with usable weights.
 """
 
+import math
 import sys
 from collections import deque
 from numbers import Integral
@@ -76,13 +77,53 @@ def validation_split(n_samples, stratify, validation_fraction, random_state):
             random_state=random_state,
         )
     except ValueError as exc:
+        why = _stratification_problem(stratify, validation_fraction) or (
+            f"{exc} Increase validation_fraction, provide more samples of each class, or "
+            "set early_stopping=False.")
         raise ValueError(
             f"early_stopping=True could not hold out validation_fraction="
-            f"{validation_fraction} of the {n_samples} samples: {exc} Increase "
-            "validation_fraction, provide more samples of each class, or set "
-            "early_stopping=False."
+            f"{validation_fraction} of the {n_samples} samples: {why}"
         ) from exc
     return np.sort(train), np.sort(held_out)
+
+
+def _stratification_problem(y, validation_fraction):
+    """Why the labels `y` (None: no stratification) have no stratified hold-out of
+    `validation_fraction`, with the fix, in words; None if the reason is another."""
+    if y is None:
+        return None
+    labels, counts = np.unique(y, return_counts=True)
+    few = labels[counts < 2].tolist()
+    if few:
+        which = (f"class {few[0]!r} has" if len(few) == 1
+                 else f"classes {', '.join(map(repr, few))} have")
+        return (
+            f"the hold-out is stratified, so every class needs at least 2 samples (one "
+            f"to train on, one to hold out), but {which} only 1. Provide more samples "
+            f"of {'it' if len(few) == 1 else 'them'}, or set early_stopping=False."
+        )
+    n_samples, n_classes = y.shape[0], labels.shape[0]
+    # As train_test_split counts. Every class has 2 samples or more, so n_samples is at
+    # least 2 n_classes, and fractions from n_classes / n_samples on work.
+    held_out = math.ceil(validation_fraction * n_samples)
+    if held_out < n_classes:
+        least = math.ceil(1000 * n_classes / n_samples) / 1000
+        return (
+            f"it holds out {held_out}, fewer than the {n_classes} classes, and a "
+            f"stratified hold-out needs one of each. Increase validation_fraction to at "
+            f"least {least}, provide more samples, or set early_stopping=False."
+        )
+    if n_samples - held_out < n_classes:
+        most = math.floor(1000 * (n_samples - n_classes) / n_samples) / 1000
+        while math.ceil(most * n_samples) > n_samples - n_classes:  # 0.7 * 10 > 7
+            most = round(most - 0.001, 3)
+        return (
+            f"it leaves {n_samples - held_out} to train on, fewer than the {n_classes} "
+            f"classes, and a stratified split needs one of each. Decrease "
+            f"validation_fraction to at most {most}, provide more samples, or set "
+            "early_stopping=False."
+        )
+    return None
 
 
 class ValidationScore:
@@ -259,16 +300,17 @@ class IterationMonitor:
         self._evaluations = deque(maxlen=4)
 
     def evaluated(self, theta, cost, grad):
-        """Remember an evaluation: the verbose gradient norm and TNC's cost need it."""
-        # The norm in float64: a float32 gradient of 1e20 (badly scaled data, which the
-        # fit then reports) would overflow float32 in the sum of squares.
-        grad_norm = float(np.linalg.norm(np.asarray(grad, dtype=np.float64)))
-        self._evaluations.append((theta.copy(), float(cost), grad_norm))
+        """Remember an evaluation: the verbose line's gradient and TNC's cost need it.
+        Of the gradient, the largest absolute component: the quantity that the solvers
+        compare with `tol` (scipy's ``gtol``, for L-BFGS-B of the projected gradient,
+        which without bounds is the gradient)."""
+        grad_max = float(np.max(np.abs(grad), initial=0.0))
+        self._evaluations.append((theta.copy(), float(cost), grad_max))
 
     def _lookup(self, x):
-        for theta, cost, grad_norm in reversed(self._evaluations):
+        for theta, cost, grad_max in reversed(self._evaluations):
             if np.array_equal(theta, x):
-                return cost, grad_norm
+                return cost, grad_max
         return None
 
     def scipy_callback(self, method):
@@ -308,10 +350,10 @@ class IterationMonitor:
                 stop = "early_stopping"
 
         if self.verbose:
-            grad_norm = known[1] if known is not None else float("nan")
+            grad_max = known[1] if known is not None else float("nan")
             print(
                 f"Iteration {self.n_iter}, loss = {self.fun:.8f}, "
-                f"gradient norm = {grad_norm:.3e}{score_text}",
+                f"max |gradient| = {grad_max:.3e}{score_text}",
                 file=sys.stdout,
             )
             if stop == "early_stopping":

@@ -2,7 +2,7 @@
 
 import numpy as np
 from sklearn.base import RegressorMixin, _fit_context
-from sklearn.utils import _safe_indexing, check_random_state
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import (
     _check_sample_weight,
@@ -12,7 +12,7 @@ from sklearn.utils.validation import (
 )
 
 from . import _monitor, _targets
-from ._base import BaseBackprop, reject_dask_collections
+from ._base import BaseBackprop, reject_dask_collections, training_rows
 from ._monitor import MAX_FUN_DEFAULT
 
 #: The output layer (F3) of each loss: its canonical link's inverse.
@@ -241,9 +241,10 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
             )
             sw_held_out = None if sample_weight is None else sample_weight[held_out]
             validation = (X[held_out], Y[held_out], sw_held_out)
-            X, Y = X[train], Y[train]
+            X, Y, y = X[train], Y[train], y[train]
             sample_weight = None if sample_weight is None else sample_weight[train]
-            X_given, y_given = _safe_indexing(X_given, train), _safe_indexing(y_given, train)
+            X_given = training_rows(X_given, train, X)
+            y_given = training_rows(y_given, train, y)
         weights = _targets.check_training_weights(sample_weight)
         layer_sizes = (X.shape[1], *self._hidden_sizes(), Y.shape[1])
         loss = self._network_loss(layer_sizes, X.dtype)

@@ -11,10 +11,23 @@ The measurements are in ``docs/performance.rst``.
 An evaluation's partial sums follow the cores and the data (:func:`useful_threads`), never
 the thread limits, so that every limit gives the same bits; its threads
 (:func:`default_n_threads`) also stay within the caller's ``threadpoolctl`` limits.
+
+Holding BLAS at one thread while other threads run (:func:`single_threaded_blas`). The
+thread limit of numpy's and scipy's OpenBLAS (pthreads builds, as in their wheels) is
+one number per library for the whole process: ``openblas_set_num_threads_local`` sets
+that same number (measured with OpenBLAS 0.3.30), and threadpoolctl has no other. So a
+hold cannot be local to a call: holds that overlap, in any threads, share one
+process-wide setting. The first hold to begin saves the libraries' limits and sets them
+to one; the last to end puts back what the first saved; a count under a lock says which
+is which, so fits, predictions and scores running at the same time in threads leave the
+process's setting as they found it, and every one of them computes with BLAS at one
+thread. Libraries whose limit is the calling thread's own (OpenBLAS built on OpenMP)
+are held per call instead: each hold sets and restores them in its own thread.
 """
 
 import functools
 import os
+import threading
 from concurrent.futures import wait
 
 import scipy.sparse as sp
@@ -40,14 +53,101 @@ def _blas_libraries():
     return _controller().select(user_api="blas").lib_controllers
 
 
+def _per_thread(lib):
+    """Whether `lib`'s thread limit is the calling thread's own, not the process's:
+    OpenBLAS built on OpenMP, whose limit is OpenMP's per-thread setting."""
+    return lib.internal_api == "openblas" and getattr(lib, "threading_layer", "") == "openmp"
+
+
+@functools.lru_cache(maxsize=None)
+def _held_libraries():
+    """``(process_wide, per_thread)``: the BLAS libraries, by the scope of their limit."""
+    libraries = _blas_libraries()
+    return ([lib for lib in libraries if not _per_thread(lib)],
+            [lib for lib in libraries if _per_thread(lib)])
+
+
+def _set_num_threads(lib, n_threads):
+    """Set `lib`'s thread limit from whichever thread calls.
+
+    threadpoolctl 3.8 lets one thread at a time change a process-wide OpenBLAS limit
+    (its "controlling thread") and silently ignores the others; the holds below, which
+    the first holder's thread sets and the last holder's thread restores, coordinate
+    among themselves, so they set the library directly.
+    """
+    if n_threads is not None:
+        getattr(lib, "_real_set_num_threads", lib.set_num_threads)(n_threads)
+
+
+class _Holds:
+    """The process-wide holds: how many are running, and the limits the first found."""
+
+    lock = threading.Lock()
+    count = 0
+    saved = None  # the process-wide libraries' limits when the first hold began
+
+
+if hasattr(os, "register_at_fork"):  # a child of fork() must not inherit a held lock
+    os.register_at_fork(after_in_child=lambda: setattr(_Holds, "lock", threading.Lock()))
+
+
+class _SingleThreadedBlas:
+    """:func:`single_threaded_blas`'s context manager (one use)."""
+
+    def __init__(self):
+        self._own = None
+
+    def __enter__(self):
+        process_wide, per_thread = _held_libraries()
+        own = [lib.num_threads for lib in per_thread]
+        for lib in per_thread:
+            _set_num_threads(lib, 1)
+        self._own = own
+        with _Holds.lock:
+            if _Holds.count == 0:
+                _Holds.saved = [lib.num_threads for lib in process_wide]
+                for lib in process_wide:
+                    _set_num_threads(lib, 1)
+            _Holds.count += 1
+        return self
+
+    def __exit__(self, *exc_info):
+        own, self._own = self._own, None
+        if own is None:  # not entered, or already left
+            return
+        process_wide, per_thread = _held_libraries()
+        with _Holds.lock:
+            _Holds.count -= 1
+            if _Holds.count == 0:
+                saved, _Holds.saved = _Holds.saved, None
+                for lib, n_threads in zip(process_wide, saved):
+                    _set_num_threads(lib, n_threads)
+        for lib, n_threads in zip(per_thread, own):
+            _set_num_threads(lib, n_threads)
+
+
 def single_threaded_blas():
-    """Context manager: every BLAS library at one thread (as ``threadpool_limits(1)``)."""
-    return _controller().limit(limits=1, user_api="blas")
+    """Context manager: every BLAS library at one thread meanwhile, and at the end the
+    process's limits as the first of the holds running at the same time found them (see
+    the module); safe in any number of threads."""
+    return _SingleThreadedBlas()
 
 
 def blas_single_threaded():
     """Whether every BLAS library runs one thread now (microseconds to ask)."""
     return all(lib.num_threads == 1 for lib in _blas_libraries())
+
+
+def blas_budget():
+    """The BLAS threads the caller allows: the smallest of the libraries' limits, those
+    from before the holds of :func:`single_threaded_blas` while any runs (a fit in
+    another thread does not shrink this one's budget)."""
+    process_wide, per_thread = _held_libraries()
+    with _Holds.lock:
+        saved = _Holds.saved
+    limits = saved if saved is not None else [lib.num_threads for lib in process_wide]
+    limits = [n for n in [*limits, *(lib.num_threads for lib in per_thread)] if n]
+    return min(limits, default=1)
 
 
 def cores():
@@ -78,13 +178,13 @@ def useful_threads(X, layer_sizes, *, gradient=True):
 
 def default_n_threads(X, layer_sizes, *, gradient=True):
     """Threads for evaluations on `X` (forward passes with ``gradient=False``): as many
-    as the work pays for (:func:`useful_threads`), but no more than BLAS may use now, in
-    the caller's ``threadpoolctl`` limits (so ``threadpool_limits(1)`` around a fit or a
-    prediction keeps it on one core)."""
+    as the work pays for (:func:`useful_threads`), but no more than BLAS may use, in
+    the caller's ``threadpoolctl`` limits (:func:`blas_budget`; so
+    ``threadpool_limits(1)`` around a fit or a prediction keeps it on one core)."""
     useful = useful_threads(X, layer_sizes, gradient=gradient)
     if useful == 1:  # no need to ask the BLAS libraries (microseconds, per prediction)
         return 1
-    return int(max(1, min([useful, *(lib.num_threads for lib in _blas_libraries())])))
+    return int(max(1, min(useful, blas_budget())))
 
 
 def in_threads(function, n_threads, pool):

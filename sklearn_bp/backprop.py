@@ -118,7 +118,7 @@ __all__ = [
     "check_gradient",
 ]
 
-ACTIVATIONS = ("logistic", "tanh", "relu")
+ACTIVATIONS = ("logistic", "tanh", "relu", "identity")
 OUTPUT_ACTIVATIONS = ("logistic", "softmax", "identity", "exp")
 
 
@@ -318,6 +318,7 @@ _HIDDEN = {
     "logistic": (sigmoid, sigmoid_gradient),
     "tanh": (np.tanh, lambda z: 1.0 - np.tanh(z) ** 2),
     "relu": (lambda z: np.maximum(z, 0.0), lambda z: (z > 0).astype(float)),
+    "identity": (lambda z: z, np.ones_like),
 }
 
 
@@ -646,7 +647,7 @@ def cost_and_gradient(theta, X, Y, layer_sizes, *, alpha=0.0, sample_weight=None
         L2 penalty on the weights (intercepts are not penalised), as in (C1).
     sample_weight : ndarray of shape (n_samples,), default=None
         Weights ``s``; ``None`` means every sample weighs 1.
-    activation : {"logistic", "tanh", "relu"}, default="logistic"
+    activation : {"logistic", "tanh", "relu", "identity"}, default="logistic"
         Hidden activation ``g``.
     output_activation : {"logistic", "softmax", "identity", "exp"}, default="logistic"
         Output units and their loss: independent sigmoids (C2), one softmax (C3),
@@ -685,7 +686,7 @@ def forward(coefs, intercepts, X, *, activation="logistic"):
         As returned by :func:`unpack`.
     X : {ndarray, sparse matrix} of shape (n_samples, n_features)
         Inputs. The computation runs in float32 if `X` is float32, else in float64.
-    activation : {"logistic", "tanh", "relu"}, default="logistic"
+    activation : {"logistic", "tanh", "relu", "identity"}, default="logistic"
         Hidden activation ``g``.
 
     Returns

@@ -702,8 +702,8 @@ class DaskBackpropClassifier(_DaskFit, BackpropClassifier):
         one created last). It is not pickled: an unpickled estimator has
         ``client=None``.
     hidden_layer_sizes : array-like of shape (n_hidden_layers,), default=(100,)
-        Number of units in each hidden layer.
-    activation : {"logistic", "tanh", "relu"}, default="logistic"
+        Number of units in each hidden layer (``()``: none).
+    activation : {"logistic", "tanh", "relu", "identity"}, default="logistic"
         Hidden activation.
     output_activation : {"logistic", "softmax"}, default="logistic"
         One sigmoid per class, or one softmax over the classes, as in
@@ -732,14 +732,16 @@ class DaskBackpropClassifier(_DaskFit, BackpropClassifier):
         iteration).
     validation_fraction : float, default=0.1
         The fraction of the samples held out with `early_stopping`.
-    n_iter_no_change : int, default=10
-        With `early_stopping`, the iterations without improvement that end the fit.
+    n_iter_no_change : int or np.inf, default=10
+        With `early_stopping`, the iterations without improvement that end the fit
+        (np.inf: never).
     random_state : int, RandomState instance or None, default=None
         Seeds the initial weights. Pass an int for reproducible fits.
     warm_start : bool, default=False
         Continue from the weights of the previous fit instead of a fresh initialisation.
     verbose : int, default=0
-        If positive, print one line per iteration: iteration, cost, gradient norm.
+        If positive, print one line per iteration: iteration, cost, the largest
+        absolute component of the gradient (``max |gradient|``, compared with `tol`).
 
     Attributes
     ----------

@@ -197,6 +197,77 @@ def test_initial_weights_depend_only_on_shapes_and_seed():
     assert all(W.shape == V.shape for W, V in zip(ours[0].coefs_, theirs.coefs_))
 
 
+@pytest.mark.parametrize("hidden_layer_sizes", [(5,), ()])
+@pytest.mark.parametrize("dataset", ["iris", "breast_cancer"])
+def test_identity_units_and_no_hidden_layer_fit_as_mlpclassifier(dataset,
+                                                                  hidden_layer_sizes):
+    """activation="identity" and hidden_layer_sizes=() as MLPClassifier has them: the
+    same initial weights (Glorot factor 6 for identity units), the same objective, so
+    on these small problems the same L-BFGS-B path (both at one BLAS thread)."""
+    from sklearn.datasets import load_breast_cancer
+
+    X, y = {"iris": load_iris, "breast_cancer": load_breast_cancer}[dataset](
+        return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    kwargs = dict(hidden_layer_sizes=hidden_layer_sizes, activation="identity",
+                  alpha=1.0, max_iter=50, random_state=0)
+    output_activation = "softmax" if dataset == "iris" else "logistic"
+    with threadpool_limits(limits=1, user_api="blas"):
+        ours = _quiet_fit(BackpropClassifier(output_activation=output_activation,
+                                             **kwargs), X, y)
+        mlp = _quiet_fit(MLPClassifier(solver="lbfgs", **kwargs), X, y)
+    assert ours.n_iter_ == mlp.n_iter_ and len(ours.coefs_) == len(hidden_layer_sizes) + 1
+    assert ours.loss_ == pytest.approx(mlp.loss_, rel=1e-10)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, mlp.coefs_ + mlp.intercepts_):
+        np.testing.assert_allclose(a, b, atol=1e-9)
+    np.testing.assert_allclose(ours.predict_proba(X), mlp.predict_proba(X), atol=1e-9)
+
+
+@pytest.mark.parametrize("dataset", ["iris", "breast_cancer"])
+def test_no_hidden_layer_is_logistic_regression(dataset):
+    """hidden_layer_sizes=() fits LogisticRegression(C=1/alpha): our cost, the mean
+    cross-entropy plus alpha/(2n) ||W||^2, is LogisticRegression's C sum + ||w||^2 / 2
+    divided by C n, the intercepts unpenalised in both. Softmax output against the
+    multinomial model (iris), one logistic unit against the binary one (breast cancer).
+
+    LogisticRegression's weights, solved far tighter, are a stationary point of our
+    objective; our fit reaches its minimum to the optimiser's tolerance (L-BFGS-B stops
+    on its relative reduction of the cost, factr, before max |gradient| reaches tol=1e-6
+    here), so the coefficients agree to 1e-3 and the costs to 1e-7."""
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import LabelBinarizer
+
+    X, y = {"iris": load_iris, "breast_cancer": load_breast_cancer}[dataset](
+        return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    output_activation = "softmax" if dataset == "iris" else "logistic"
+    alpha = 1.0
+    ours = BackpropClassifier(hidden_layer_sizes=(), output_activation=output_activation,
+                              alpha=alpha, tol=1e-6, random_state=0).fit(X, y)
+    lr = LogisticRegression(C=1 / alpha, tol=1e-12, max_iter=10_000).fit(X, y)
+    assert ours.n_layers_ == 2 and ours.coefs_[0].shape == lr.coef_.T.shape
+
+    Y = LabelBinarizer().fit_transform(y).astype(float)
+    layer_sizes = (X.shape[1], Y.shape[1])
+
+    def cost_and_grad(coefs, intercepts):
+        return cost_and_gradient(pack(coefs, intercepts), X, Y, layer_sizes, alpha=alpha,
+                                 output_activation=output_activation)
+
+    theirs_cost, theirs_grad = cost_and_grad([lr.coef_.T], [lr.intercept_])
+    ours_cost, ours_grad = cost_and_grad(ours.coefs_, ours.intercepts_)
+    assert np.abs(theirs_grad).max() < 1e-7
+    assert np.abs(ours_grad).max() < 1e-5
+    assert 0 <= ours_cost - theirs_cost < 1e-7
+    np.testing.assert_allclose(ours.coefs_[0], lr.coef_.T, atol=1e-3)
+    # A softmax's intercepts are defined up to a common shift: compare them centred.
+    centred = [b - b.mean() if output_activation == "softmax" else b
+               for b in (ours.intercepts_[0], lr.intercept_)]
+    np.testing.assert_allclose(*centred, atol=1e-3)
+    np.testing.assert_allclose(ours.predict_proba(X), lr.predict_proba(X), atol=1e-3)
+
+
 def test_convergence_warnings_name_the_limit(digits):
     X, y = digits
     with pytest.warns(ConvergenceWarning, match="max_iter"):
@@ -205,6 +276,18 @@ def test_convergence_warnings_name_the_limit(digits):
     with pytest.warns(ConvergenceWarning, match="max_fun"):
         model = BackpropClassifier(hidden_layer_sizes=(10,), max_fun=5).fit(X, y)
     assert model.n_iter_ <= 5
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "cg", "bfgs", "tnc"])
+def test_convergence_warnings_read_as_sentences(solver):
+    """scipy's messages end with a period of their own: the warning adds none."""
+    X, y = load_iris(return_X_y=True)
+    with pytest.warns(ConvergenceWarning) as caught:
+        BackpropClassifier(hidden_layer_sizes=(3,), solver=solver, max_iter=2,
+                           random_state=0).fit(X, y)
+    for warning in caught:
+        message = str(warning.message)
+        assert ".." not in message and message.endswith(" to reach convergence.")
 
 
 def test_non_finite_objective_raises_a_clear_error():
@@ -231,9 +314,32 @@ def test_verbose_prints_one_line_per_iteration():
     lines = out.getvalue().strip().splitlines()
     assert len(lines) == model.n_iter_ == 7
     assert lines[0].startswith("Iteration 1, loss = ")
-    assert "gradient norm" in lines[0] and "nan" not in lines[-1]
+    assert "max |gradient| = " in lines[0] and "nan" not in lines[-1]
     assert float(lines[-1].split("loss = ")[1].split(",")[0]) == pytest.approx(
         model.loss_, rel=1e-7)
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "cg", "bfgs"])
+def test_verbose_prints_what_tol_is_compared_with(solver):
+    """The line's gradient is its largest absolute component at the iterate, the
+    quantity the solver compares with tol (L-BFGS-B: of the projected gradient, the
+    gradient itself without bounds): a fit that converges on it ends on a line below
+    tol."""
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    out = io.StringIO()
+    with redirect_stdout(out):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ConvergenceWarning)
+            model = BackpropClassifier(hidden_layer_sizes=(3,), alpha=1.0, tol=1e-4,
+                                       solver=solver, verbose=1, random_state=0).fit(X, y)
+    last = out.getvalue().strip().splitlines()[-1]
+    printed = float(last.split("max |gradient| = ")[1])
+    Y = (y[:, None] == model.classes_).astype(float)
+    _, grad = cost_and_gradient(pack(model.coefs_, model.intercepts_), X, Y,
+                                model._layer_sizes(), alpha=1.0)
+    assert printed == pytest.approx(np.abs(grad).max(), rel=1e-3)
+    assert printed <= model.tol < np.linalg.norm(grad)  # not the 2-norm
 
 
 def test_sparse_and_dense_fits_agree():

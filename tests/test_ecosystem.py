@@ -455,6 +455,142 @@ def test_early_stopping_off_and_errors(iris):
         model.fit(X, y, sample_weight=1.0 - only_held_out)
 
 
+class _ArrayOnly:
+    """An array-like that implements ``__array__`` and nothing else."""
+
+    def __init__(self, array):
+        self.array = np.asarray(array)
+
+    def __array__(self, dtype=None, copy=None):
+        return self.array if dtype is None else self.array.astype(dtype)
+
+
+_SPARSE_FORMATS = ["coo_matrix", "coo_array", "dia_matrix", "bsr_matrix", "bsr_array",
+                   "lil_matrix", "csc_matrix"]
+
+
+@pytest.mark.parametrize("container", [*_SPARSE_FORMATS, "__array__ only"])
+@ignore_convergence
+@pytest.mark.filterwarnings("ignore::scipy.sparse.SparseEfficiencyWarning")  # DIA
+def test_early_stopping_accepts_what_fit_accepts(iris, container):
+    """Early stopping on every input fit takes gives the fit on the validated data
+    (CSR or an array), and the callbacks see the training rows (as CSR for sparse
+    input, whose other formats may have no row indexing)."""
+    import scipy.sparse as sp
+
+    X, y = iris
+    kwargs = dict(hidden_layer_sizes=(3,), early_stopping=True, max_iter=10,
+                  random_state=0)
+    if container == "__array__ only":
+        given, expected = (_ArrayOnly(X), _ArrayOnly(y)), (X, y)
+    else:
+        given, expected = (getattr(sp, container)(X), y), (sp.csr_matrix(X), y)
+    model = BackpropClassifier(**kwargs)
+    if _monitor.CALLBACKS_SUPPORTED:
+        from sklearn.callback import ScoringMonitor
+
+        monitor = ScoringMonitor(scoring="accuracy")
+        model.set_callbacks(monitor)
+    model.fit(*given)
+    reference = BackpropClassifier(**kwargs).fit(*expected)
+    for a, b in zip(model.coefs_ + model.intercepts_,
+                    reference.coefs_ + reference.intercepts_):
+        np.testing.assert_array_equal(a, b)
+    assert model.validation_scores_ == reference.validation_scores_
+    if _monitor.CALLBACKS_SUPPORTED:
+        assert len(monitor.get_logs().data) == 1 + model.n_iter_
+
+
+@ignore_convergence
+def test_early_stopping_with_n_iter_no_change_inf_never_stops_on_the_score(digits):
+    """As MLPClassifier takes it: the fit runs to max_iter (or convergence), scoring
+    every iteration, and keeps the best-scoring weights."""
+    X, y = digits
+    kwargs = dict(hidden_layer_sizes=(10,), alpha=1e-5, early_stopping=True,
+                  validation_fraction=0.2, max_iter=40, random_state=3)
+    stopped = BackpropClassifier(n_iter_no_change=5, **kwargs).fit(X, y)
+    assert stopped.n_iter_ < 40  # the data on which a finite patience stops early
+    out = io.StringIO()
+    with redirect_stdout(out):
+        model = BackpropClassifier(n_iter_no_change=np.inf, verbose=1, **kwargs).fit(X, y)
+    assert model.n_iter_ == 40 == len(model.validation_scores_)
+    assert "Stopping" not in out.getvalue()
+    assert model.best_validation_score_ == max(model.validation_scores_)
+    best_iter = int(np.argmax(model.validation_scores_)) + 1
+    assert model.loss_ == model.loss_curve_[best_iter - 1]
+    with pytest.raises(ValueError, match="n_iter_no_change"):
+        BackpropClassifier(n_iter_no_change=2.5).fit(X, y)
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "cg", "bfgs"])
+def test_early_stopping_scores_a_fit_that_ends_before_its_first_iteration(iris, solver):
+    """A fit whose initial gradient already meets tol returns its initial weights after
+    0 iterations; early stopping scores them, and they are the best."""
+    X, y = iris
+    model = BackpropClassifier(hidden_layer_sizes=(3,), early_stopping=True, tol=10.0,
+                               solver=solver, random_state=0).fit(X, y)
+    assert model.n_iter_ == 0 and model.loss_curve_ == []
+    _, held_out = train_test_split(np.arange(len(y)), test_size=0.1, stratify=y,
+                                   random_state=0)
+    score = model.score(X[held_out], y[held_out])
+    assert model.validation_scores_ == [score] and model.best_validation_score_ == score
+
+
+@pytest.mark.parametrize("y_name, labels, fraction, message", [
+    ("a class of one sample", [0] * 15 + [1] * 14 + [2], 0.1,
+     "every class needs at least 2 samples .* but class 2 has only 1. Provide more "
+     "samples of it, or set early_stopping=False"),
+    ("two classes of one sample", ["a"] * 15 + ["b"] * 13 + ["c", "d"], 0.1,
+     "but classes 'c', 'd' have only 1"),
+    ("fewer held out than classes", [0, 1, 2] * 6 + [0, 1], 0.1,
+     "it holds out 2, fewer than the 3 classes, .* Increase validation_fraction to at "
+     "least 0.15,"),
+    ("fewer left to train on than classes", [0, 1, 2] * 6 + [0, 1], 0.9,
+     "it leaves 2 to train on, fewer than the 3 classes, .* Decrease "
+     "validation_fraction to at most 0.85,"),
+])
+def test_early_stopping_on_tiny_data_names_the_problem_and_the_fix(y_name, labels,
+                                                                   fraction, message):
+    """MLPClassifier (scikit-learn 1.9) stratifies the hold-out of binary targets only,
+    and raises train_test_split's message there; this estimator stratifies every class
+    (as it always has: the same split, the same fits) and says which class, or which
+    fraction, to change. The fractions it suggests work."""
+    y = np.array(labels)
+    X = np.random.RandomState(0).normal(size=(len(y), 3))
+    with pytest.raises(ValueError, match="early_stopping=True could not hold out "
+                                         f"validation_fraction={fraction} of the "
+                                         f"{len(y)} samples: .*{message}"):
+        BackpropClassifier(hidden_layer_sizes=(2,), early_stopping=True, max_iter=2,
+                           validation_fraction=fraction).fit(X, y)
+    suggested = re.search(r"validation_fraction to at (?:least|most) ([0-9.]+),", message)
+    if suggested:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            BackpropClassifier(hidden_layer_sizes=(2,), early_stopping=True, max_iter=2,
+                               validation_fraction=float(suggested.group(1))).fit(X, y)
+
+
+def test_tags_say_what_fit_does_with_multilabel_targets(iris):
+    """Multilabel targets need logistic outputs and no class weights: the tags say so,
+    and fit refuses the others."""
+    from sklearn.utils import get_tags
+
+    X, y = iris
+    Y = np.column_stack([y == 0, y == 1, X[:, 0] > 0]).astype(int)
+    for params, multilabel in [({}, True), ({"output_activation": "softmax"}, False),
+                               ({"class_weight": "balanced"}, False),
+                               ({"class_weight": {0: 2.0}}, False)]:
+        model = BackpropClassifier(hidden_layer_sizes=(2,), max_iter=5, **params)
+        assert get_tags(model).classifier_tags.multi_label is multilabel
+        if multilabel:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                model.fit(X, Y)
+        else:
+            with pytest.raises(ValueError):
+                model.fit(X, Y)
+
+
 # ----------------------------------------------------------------------------------------
 # 5. Solvers
 # ----------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from _ulp import MAX_ULP, _assert_within_ulp, grid32, grid64  # noqa: F401 (fixtures)
-from sklearn_bp import _kernel, backprop
+from sklearn_bp import _kernel, _threads, backprop
 from sklearn_bp._loss import NetworkLoss
 
 RTOL = 1e-12
@@ -200,14 +200,15 @@ def test_scipy_blas_only_while_blas_runs_one_thread(monkeypatch):
     between them while both have threads made an evaluation on digits 10x to 15x slower
     (each product waiting for the other pool's spinning threads). The kernel calls
     scipy's ``ger`` (affine) only while every BLAS library runs one thread, as in a
-    fit, and numpy's addition otherwise, with the same result."""
+    fit or a forward pass (which holds BLAS at one), and numpy's addition otherwise,
+    with the same result."""
     if not threadpool_info():
         pytest.skip("no BLAS library that threadpoolctl can control")
     calls = []
 
     def spy(ger):
         def counted(*args, **kwargs):
-            calls.append(ger)
+            calls.append(_threads.blas_single_threaded())
             return ger(*args, **kwargs)
         return counted
 
@@ -220,10 +221,12 @@ def test_scipy_blas_only_while_blas_runs_one_thread(monkeypatch):
         calls.clear()
         with threadpool_limits(limits=threads, user_api="blas"):
             cost, grad = backprop.cost_and_gradient(theta, X, Y, layer_sizes)
+            in_gradient = calls[:]
             logits = backprop.forward(coefs, intercepts, X)
-        results[threads] = calls[:], cost, grad, logits
-    assert results[1][0] and not results[2][0]
-    for one, two in zip(results[1][1:], results[2][1:]):
+        results[threads] = in_gradient, calls[len(in_gradient):], cost, grad, logits
+    assert results[1][0] and not results[2][0]  # at the caller's BLAS setting
+    assert all(results[1][1]) and results[2][1] == results[1][1]  # BLAS held at one
+    for one, two in zip(results[1][2:], results[2][2:]):
         np.testing.assert_allclose(two, one, rtol=RTOL)
 
 

@@ -55,11 +55,37 @@ def test_demo_without_mlp_prints_no_comparison(capsys):
     assert "Like for like" not in out
 
 
-def test_demo_rejects_a_repeat_below_one(capsys):
+@pytest.mark.parametrize("argv, message", [
+    (["--repeat", "0"], "--repeat: must be at least 1, got 0"),
+    (["--hidden", "0"], "--hidden: must be at least 1, got 0"),
+    (["--hidden", "25", "x"], "--hidden: must be a whole number, got 'x'"),
+    (["--max-iter", "0"], "--max-iter: must be at least 1, got 0"),
+    (["--alpha", "-1"], "--alpha: must be at least 0, got -1.0"),
+    (["--alpha", "nan"], "--alpha: must be a finite number, got 'nan'"),
+    (["--test-size", "1.5"], "--test-size: must be between 0 and 1, got 1.5"),
+    (["--test-size", "0.999"],
+     "--test-size: 0.999 of the 1797 samples of digits puts 1796 in the test set and 1 "
+     "in the training set, but each needs a sample of each of the 10 classes: use a "
+     "value from 0.006 to 0.994"),
+    (["--dataset", "iris", "--test-size", "0.01"],
+     "--test-size: 0.01 of the 150 samples of iris puts 2 in the test set and 148 in the "
+     "training set, but each needs a sample of each of the 3 classes: use a value from "
+     "0.02 to 0.98"),
+    (["--random-state", "-1"], "--random-state: must be at least 0, got -1"),
+])
+def test_demo_rejects_bad_options_as_argparse_does(capsys, argv, message):
+    """Errors in usage, with exit status 2, never a traceback."""
     with pytest.raises(SystemExit) as exc:
-        main(["--repeat", "0"])
+        main(argv)
     assert exc.value.code == 2
-    assert "--repeat: must be at least 1, got 0" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("usage: ") and message in err
+
+
+def test_demo_accepts_the_ends_of_the_test_size_range(capsys):
+    for test_size in ("0.02", "0.98"):
+        assert main(["--dataset", "iris", "--hidden", "3", "--max-iter", "5", "--repeat",
+                     "1", "--no-mlp", "--test-size", test_size]) == 0
 
 
 def test_demo_help_lists_options():

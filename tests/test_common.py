@@ -67,7 +67,7 @@ EXPECTED_FAILURES = {
             ["check_sample_weight_equivalence_on_dense_data",
              "check_sample_weight_equivalence_on_sparse_data"],
             "early stopping holds out a fraction of the rows, not of the weight: the "
-            "weighted fit holds out 3 of its 15 rows and the repeated one 7 of its 31, "
+            "weighted fit holds out 3 of its 15 rows and the repeated one 6 of its 27, "
             "other samples, so the two fits train on different data",
         ),
         "check_class_weight_classifiers": (

@@ -194,3 +194,18 @@ def test_in_pipeline_grid_search_transformed_target_and_persistence(diabetes, tm
     loaded = sio.load(tmp_path / "model.skops", trusted=[BackpropRegressor])
     Xs = best.regressor_[0].transform(X)
     assert np.array_equal(loaded.predict(Xs), regressor.predict(Xs))
+
+
+def test_no_hidden_layer_is_ridge_regression(diabetes):
+    """hidden_layer_sizes=() leaves the affine map and half the squared error: (C1) is
+    then Ridge(alpha)'s objective divided by 2 n, with the same minimiser (L-BFGS-B
+    stops on the cost's relative decrease: coefficients 1e-4 apart, predictions 1e-3)."""
+    from sklearn.linear_model import Ridge
+
+    X, y = diabetes
+    ours = BackpropRegressor(hidden_layer_sizes=(), alpha=3.0, tol=1e-9,
+                             max_iter=1000).fit(X, y)
+    ridge = Ridge(alpha=3.0).fit(X, y)
+    np.testing.assert_allclose(ours.coefs_[0].ravel(), ridge.coef_, atol=1e-4)
+    assert ours.intercepts_[0][0] == pytest.approx(ridge.intercept_, abs=1e-4)
+    np.testing.assert_allclose(ours.predict(X), ridge.predict(X), atol=1e-3)

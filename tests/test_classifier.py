@@ -17,7 +17,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from sklearn_bp import BackpropClassifier, _kernel, _threads
+from sklearn_bp import BackpropClassifier, _kernel, _targets, _threads
 from sklearn_bp._loss import NetworkLoss
 from sklearn_bp.backprop import cost_and_gradient, pack
 from test_loss import fit_data
@@ -101,7 +101,9 @@ def test_multiclass_logistic_proba_where_every_sigmoid_underflows(monkeypatch):
     model = _quiet_fit(BackpropClassifier(hidden_layer_sizes=(3,), max_iter=5,
                                           random_state=0), X, y)
     Z = np.array([[-1000.0, -1001.0, -1002.0], [40.0, 0.0, -800.0]])
-    monkeypatch.setattr(model, "_logits", lambda X: Z)
+    # these logits for the two rows, as the forward pass's one block gives them
+    monkeypatch.setattr(_kernel, "forward_block",
+                        lambda coefs, intercepts, X, out, *args: np.copyto(out, Z))
     proba = model.predict_proba(X[:2])
     # sigma(z) is e^z to double precision below z = -37; the first row's sigmoids all
     # underflow to 0, but their ratios do not.
@@ -118,13 +120,20 @@ def test_multiclass_logistic_proba_where_every_sigmoid_underflows(monkeypatch):
     np.array([[1, 0, 1], [0, 0, 1]]),
 ])
 def test_targets_are_encoded_as_label_binarizer_does(y):
-    """The indicator matrix Y and classes_ (F3's targets): LabelBinarizer, the oracle."""
+    """The targets the loss object fits (one small integer a row, or a bool matrix for
+    multilabel y) are those of the indicator matrix Y of F3's targets, and classes_ too:
+    LabelBinarizer, the oracle."""
     from sklearn.preprocessing import LabelBinarizer
 
-    _, classes, Y = BackpropClassifier()._targets(y)
+    _, classes, targets, n_outputs = BackpropClassifier()._targets(y)
     binarizer = LabelBinarizer().fit(y)
     np.testing.assert_array_equal(classes, binarizer.classes_)
-    np.testing.assert_array_equal(Y, binarizer.transform(y))
+    expected = binarizer.transform(y)
+    assert n_outputs == expected.shape[1]
+    np.testing.assert_array_equal(_targets.indicator(targets, n_outputs), expected)
+    # compact: one signed byte a row for single labels, a bool a label for multilabel
+    assert targets.dtype == (bool if y.ndim == 2 else np.int8)
+    assert targets.shape == (y.shape if y.ndim == 2 else (y.shape[0],))
 
 
 _MULTILABEL = np.array([[1, 0, 1], [0, 0, 1], [1, 1, 0], [0, 1, 1], [0, 0, 0], [1, 0, 0]])
@@ -348,9 +357,9 @@ def _record_forward_threads(monkeypatch):
     calls = []
     run = NetworkLoss._forward
 
-    def recorded(self, coefs, intercepts, X, out, rows, n_threads):
+    def recorded(self, coefs, intercepts, X, out, rows, n_threads, output=None):
         calls.append((n_threads, _threads.blas_single_threaded()))
-        return run(self, coefs, intercepts, X, out, rows, n_threads)
+        return run(self, coefs, intercepts, X, out, rows, n_threads, output)
 
     monkeypatch.setattr(NetworkLoss, "_forward", recorded)
     return calls

@@ -85,6 +85,19 @@ def logistic_derivative(u, out):
     return np.multiply(out, u, out=out)
 
 
+def sum_over_units(et, out):
+    """``out = et[0] + et[1] + ...``, unit after unit, for ``et`` of shape ``(n_units,
+    n_samples)``: numpy adds whole rows so for several samples, but sums a single
+    sample's column pairwise, which would round one row alone otherwise than in a
+    block."""
+    if et.shape[1] == 1 and et.shape[0] > 1:
+        np.copyto(out, et[0])
+        for row in et[1:]:
+            out += row
+        return out
+    return np.add.reduce(et, axis=0, out=out)
+
+
 def exp_but_top(zt, et, top_mask, top, r, axis=0):
     """Shift the logits by their maximum and exponentiate every unit but the top one.
 
@@ -100,7 +113,10 @@ def exp_but_top(zt, et, top_mask, top, r, axis=0):
     np.equal(zt, 0.0, out=top_mask)
     np.exp(zt, out=et)
     et -= top_mask  # e^0 = 1 exactly: now 0
-    np.add.reduce(et, axis=axis, out=r)
+    if axis == 0:
+        sum_over_units(et, r)
+    else:
+        np.add.reduce(et, axis=1, out=r)
     if np.count_nonzero(top_mask) > zt.shape[1 - axis]:  # ties: the top counts once
         r += top_mask.sum(axis=axis) - 1
     return et
@@ -129,7 +145,7 @@ def softmax_into(Z, out, units=None):
         e = units.T  # one C-contiguous row per unit
         e -= np.maximum.reduce(e, axis=0)
         np.exp(e, out=e)
-        e /= np.add.reduce(e, axis=0)
+        e /= sum_over_units(e, np.empty(e.shape[1], e.dtype))
         np.copyto(out, units)
         return out
     if out is not Z:

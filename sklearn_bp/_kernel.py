@@ -85,49 +85,64 @@ def logistic_derivative(u, out):
     return np.multiply(out, u, out=out)
 
 
-def sum_over_units(et, out):
+def sum_over_units(et, out, where=None):
     """``out = et[0] + et[1] + ...``, unit after unit, for ``et`` of shape ``(n_units,
-    n_samples)``: numpy adds whole rows so for several samples, but sums a single
-    sample's column pairwise, which would round one row alone otherwise than in a
-    block."""
+    n_samples)``, over the entries `where` is true (all of them if None): numpy adds
+    whole rows so for several samples, but would sum a single sample's column pairwise,
+    and so round one row alone otherwise than in a block."""
     if et.shape[1] == 1 and et.shape[0] > 1:
-        np.copyto(out, et[0])
-        for row in et[1:]:
-            out += row
+        out[...] = 0.0
+        for i, row in enumerate(et):
+            if where is None or where[i, 0]:
+                out += row
         return out
-    return np.add.reduce(et, axis=0, out=out)
+    if where is None:
+        return np.add.reduce(et, axis=0, out=out)
+    return np.add.reduce(et, axis=0, out=out, where=where)
 
 
-def exp_but_top(zt, et, top_mask, top, r, axis=0):
-    """Shift the logits by their maximum and exponentiate every unit but the top one.
+def exp_but_top(zt, et, rest_mask, top, r, axis=0):
+    """Shift the logits by their maximum, exponentiate, and sum every unit but the top.
 
     Unit by unit, with ``zt`` of shape ``(n_units, n_samples)``: ``zt -= m`` (the column
-    maxima, into ``top``), so that the top unit holds exactly 0; ``top_mask`` marks it;
-    ``et = e^{zt}`` except 0 at the top; ``r`` the sum of ``et`` over units, plus 1 for
-    each extra unit tied for the top. ``log1p(r)`` then keeps the digits that
-    ``log(1 + r)`` would round away, and ``1 + r`` is the softmax's denominator. With
-    ``axis=1``, row by row: ``zt`` of shape ``(n_samples, n_units)``.
+    maxima, into ``top``), so that the top unit holds exactly 0; ``rest_mask`` marks the
+    other units; ``et = e^{zt}``, 1 at the top; ``r`` the sum of ``et`` over the other
+    units, plus 1 for each extra unit tied for the top. ``log1p(r)`` then keeps the
+    digits that ``log(1 + r)`` would round away, and ``1 + r`` is the softmax's
+    denominator. With ``axis=1``, row by row: ``zt`` of shape ``(n_samples, n_units)``.
+
+    The sum skips the top where `rest_mask` is false (the same bits as adding a 0 there,
+    in half the time of zeroing it and putting the 1 back, measured at 200 units).
     """
     np.maximum.reduce(zt, axis=axis, out=top)
     zt -= top if axis == 0 else top[:, None]
-    np.equal(zt, 0.0, out=top_mask)
+    np.not_equal(zt, 0.0, out=rest_mask)
     np.exp(zt, out=et)
-    et -= top_mask  # e^0 = 1 exactly: now 0
     if axis == 0:
-        sum_over_units(et, r)
+        sum_over_units(et, r, rest_mask)
     else:
-        np.add.reduce(et, axis=1, out=r)
-    if np.count_nonzero(top_mask) > zt.shape[1 - axis]:  # ties: the top counts once
-        r += top_mask.sum(axis=axis) - 1
+        np.add.reduce(et, axis=1, out=r, where=rest_mask)
+    n_units = zt.shape[axis]
+    if rest_mask.size - np.count_nonzero(rest_mask) > r.shape[0]:  # ties: the top once
+        r += (n_units - rest_mask.sum(axis=axis)) - 1
     return et
 
+
+# Logistic output units from which a fit reads each row's label where it is (gathers
+# and writes at the label, see output_cost_delta) instead of spreading the block's
+# labels into a 0/1 block of scratch: below, the fixed cost of the gathers is more than
+# a pass over the narrow block (measured per block of 650 rows, issue 20: 23 against 14
+# microseconds at 1 unit, 83 against 90 at 20). A softmax always reads them where they
+# are: from 2 units on, no slower than the 0/1 block.
+LOGISTIC_GATHER_MIN_UNITS = 16
 
 # Output units from which a softmax for predictions runs row by row (each row's units
 # contiguous, reduced along the row) instead of unit by unit (each unit's rows
 # contiguous, reduced by elementwise passes over whole units): below, the passes over
 # whole units are faster; from here, the reductions along rows are. Measured on blocks
-# of predictions (benchmarks/levers.rst, issue 20).
-ROW_SOFTMAX_MIN_UNITS = 32
+# of predictions (benchmarks/levers.rst, issue 20): row by row took 3.9x the time at 2
+# units, 1.1x at 50, about as long from 64 to 80, 0.8x at 100 and 200, 0.6x at 1000.
+ROW_SOFTMAX_MIN_UNITS = 72
 
 
 def softmax_into(Z, out, units=None):
@@ -156,22 +171,23 @@ def softmax_into(Z, out, units=None):
     return out
 
 
-def log_softmax_into(Z, out, et, top_mask, units=None):
+def log_softmax_into(Z, out, et, rest_mask, units=None):
     """``out = log softmax(Z)`` row by row, ``z_k - m - log1p(r)`` as in (C3) (see
     :func:`exp_but_top`), from the logits ``Z`` (n_samples, n_units); ``out`` as for
     :func:`softmax_into`, which it follows in its choice of form: below
     ``ROW_SOFTMAX_MIN_UNITS`` units unit by unit in `units`, with `et` (float) and
-    `top_mask` (bool) column-major scratch of ``out``'s shape; from there on row by row
-    in ``out``, with `et` and `top_mask` row-major."""
+    `rest_mask` (bool) column-major scratch of ``out``'s shape; from there on row by row
+    in ``out``, with `et` and `rest_mask` row-major. `rest_mask` marks the units but the
+    top (see :func:`exp_but_top`)."""
     n = Z.shape[0]
     top, r = np.empty(n, out.dtype), np.empty(n, out.dtype)
     if Z.shape[1] < ROW_SOFTMAX_MIN_UNITS:
         np.copyto(units, Z)
-        exp_but_top(units.T, et.T, top_mask.T, top, r)
+        exp_but_top(units.T, et.T, rest_mask.T, top, r)
         return np.subtract(units, np.log1p(r)[:, None], out=out)
     if out is not Z:
         np.copyto(out, Z)
-    exp_but_top(out, et, top_mask, top, r, axis=1)
+    exp_but_top(out, et, rest_mask, top, r, axis=1)
     out -= np.log1p(r)[:, None]
     return out
 
@@ -248,7 +264,8 @@ class Buffers:
     - ``deltas[l]``: scratch in the forward pass, then ``D_{l+1}`` in the backward pass.
 
     For the output layer, ``output_delta`` holds ``D_L``, ``top_mask`` (bool) marks the
-    softmax's top unit, and ``row_stats`` hold its row maxima and sums; ``targets``, made
+    softmax's units other than the top (and is scratch for logistic outputs), and
+    ``row_stats`` hold its row maxima and sums; ``targets``, made
     on first use, holds a block of targets that are not column-major floats (a compact
     indicator, or C-ordered values); ``rows_index`` is ``0, 1, ...``, to find each row's
     label (:func:`label_positions`). Per layer, ``gradient_terms`` receive one block's
@@ -293,13 +310,18 @@ class Buffers:
 
     def target_block(self, Y):
         """The block of targets `Y` as column-major values of the computation dtype: `Y`
-        itself if it is, else a copy in the buffer ``targets``."""
-        if Y.dtype == self.dtype and Y.flags.f_contiguous:
+        itself if it is, else a copy in the buffer ``targets``; unit labels (1-D) spread
+        into their 0/1 matrix there."""
+        if Y.ndim == 2 and Y.dtype == self.dtype and Y.flags.f_contiguous:
             return Y
         if self.targets is None:
             self.targets = ColumnMajor(self.rows, self.n_outputs, self.dtype)
         block = self.targets.block(Y.shape[0])
-        np.copyto(block, Y)
+        if Y.ndim == 1:
+            units = np.arange(self.n_outputs, dtype=Y.dtype)
+            np.equal(Y[:, None], units, out=block, casting="unsafe")
+        else:
+            np.copyto(block, Y)
         return block
 
     def scratch(self, name, m, k, dtype, order="F"):
@@ -503,7 +525,7 @@ def output_cost_delta(Z, Y, delta, scratch, scratch2, top_mask, row_stats,
         n = Z.shape[0]
         top, rest = row_stats[0, :n], row_stats[1, :n]
         shifted_t = Z.T  # becomes z - m
-        exp_t = exp_but_top(shifted_t, delta.T, top_mask.T, top, rest)  # e^{z-m}, 0 at top
+        exp_t = exp_but_top(shifted_t, delta.T, top_mask.T, top, rest)  # e^{z-m}, 1 at top
         log1p_rest = np.log1p(rest, out=top)
         if labels:  # sum_k y_k (z_k - m) = z_label - m, gathered
             y_shifted = shifted_t.reshape(-1)[positions][:, None]
@@ -517,16 +539,14 @@ def output_cost_delta(Z, Y, delta, scratch, scratch2, top_mask, row_stats,
                 y_shifted, sample_weight)
         # D = softmax(z) - y = ((e - y) - y r) / (1 + r), with e = 1 at the top unit,
         # where it is ((1 - y) - y r) / (1 + r): no cancellation for y = 1.   (B1)
-        if labels:  # e, with 1 at the top; ((e - 1) - r) at the label
-            exp_t += top_mask.T
+        if labels:  # e where y = 0, and ((e - 1) - r) at the label
             flat_exp = exp_t.reshape(-1)
             at_label = flat_exp[positions] - 1.0
             at_label -= rest
             flat_exp[positions] = at_label
         else:
             y_t = Y.T
-            y_minus_top = np.subtract(y_t, top_mask.T, out=scratch.T)
-            exp_t -= y_minus_top  # e - y, with e = 1 at the top (where exp_t held 0)
+            exp_t -= y_t  # e - y
             exp_t -= np.multiply(y_t, rest, out=scratch.T)
         inverse = np.reciprocal(np.add(rest, 1.0, out=top), out=top)  # 1 / (1 + r)
         exp_t *= inverse
@@ -591,8 +611,9 @@ def accumulate(coefs, intercepts, X, Y, sample_weight, sums, buffers, activation
     n_layers = len(coefs)
     m = X.shape[0]
     pre_activations, derivatives, deltas, top_mask, delta = buffers.blocks(m)
-    if Y.ndim == 1:  # unit labels: where each row's 1 is
-        positions, Y = label_positions(Y, m, buffers.rows_index), None
+    if Y.ndim == 1 and (output_activation == "softmax"
+                        or coefs[-1].shape[1] >= LOGISTIC_GATHER_MIN_UNITS):
+        positions, Y = label_positions(Y, m, buffers.rows_index), None  # where the 1s are
     else:
         positions, Y = None, buffers.target_block(Y)
 

@@ -479,7 +479,7 @@ def test_predictions_allocate_their_output_only(output_activation):
 
 @pytest.mark.parametrize("n_classes, output_activation", [
     (2, "logistic"), (2, "softmax"), (3, "logistic"), (10, "softmax"), (50, "softmax"),
-    (50, "logistic"), ("multilabel", "logistic")])
+    (100, "softmax"), (100, "logistic"), ("multilabel", "logistic")])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_blocked_predictions_are_the_functions_of_the_logits(n_classes, output_activation,
                                                             dtype):

@@ -6,6 +6,8 @@ for the activations 50-digit ``mpmath`` values. Nothing here is timed (timings l
 ``benchmarks/run.py``).
 """
 
+import itertools
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -98,24 +100,24 @@ def test_labels_give_the_numbers_of_the_indicator_matrix(output_activation, n_ou
     theta, X, _, s = problem(203, layer_sizes, weighted=weighted, dtype=dtype)
     units = rng.integers(-1 if output_activation == "logistic" else 0, n_outputs, 203)
     Y = (units[:, None] == np.arange(n_outputs)).astype(dtype)
-    targets = [units.astype(np.int8 if n_outputs < 128 else np.int16)]
+    cases = [(Y, units.astype(np.int8 if n_outputs < 128 else np.int16))]
     if output_activation == "logistic" and n_outputs > 1:  # several labels a row
-        Y = (rng.random((203, n_outputs)) < 0.3).astype(dtype)
-        targets = [Y.astype(bool)]
+        multilabel = (rng.random((203, n_outputs)) < 0.3).astype(dtype)
+        cases.append((multilabel, multilabel.astype(bool)))
     loss = NetworkLoss(layer_sizes, output_activation=output_activation, alpha=0.1,
                        dtype=dtype)
     theta = theta.astype(dtype)
-    for block_size, n_threads in ((203, 1), (17, 1), (17, 3), (None, 2)):
+    for (Y, T), block_size, n_threads in itertools.product(
+            cases, (203, 17, None), (1, 3)):
         kwargs = dict(block_size=block_size, n_threads=n_threads)
         cost, grad = loss.loss_gradient(theta, X, Y, s, **kwargs)
-        for T in targets:
-            c, g = loss.loss_gradient(theta, X, T, s, **kwargs)
-            np.testing.assert_array_equal(g, grad, err_msg=f"{kwargs}")
-            if output_activation == "logistic":
-                assert c == cost, kwargs
-            else:
-                np.testing.assert_allclose(c, cost, rtol=1e-15 if dtype == np.float64
-                                           else 1e-6)
+        c, g = loss.loss_gradient(theta, X, T, s, **kwargs)
+        np.testing.assert_array_equal(g, grad, err_msg=f"{kwargs}")
+        if output_activation == "logistic":
+            assert c == cost, kwargs
+        else:
+            np.testing.assert_allclose(c, cost, rtol=1e-15 if dtype == np.float64
+                                       else 1e-6)
     ref_cost, ref_grad = backprop.reference_cost_and_gradient(
         theta.astype(np.float64), X.astype(np.float64), Y.astype(np.float64), layer_sizes,
         alpha=0.1, sample_weight=s, output_activation=output_activation)

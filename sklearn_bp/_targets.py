@@ -34,6 +34,10 @@ CLASS_WEIGHT_TAKES_SAMPLE_WEIGHT = (
 )
 
 
+# Labels encoded at a time (see encode)
+_CHUNK = 1 << 16
+
+
 def n_outputs_of(y_type, output_activation, n_classes):
     """Output units for `n_classes` classes: one per class, but a single logistic unit
     for binary targets."""
@@ -65,13 +69,17 @@ def encode(y, y_type, output_activation, classes=None):
     if y_type == "multilabel-indicator":
         compact = np.asarray(y.toarray() if sp.issparse(y) else y) != 0
         return np.arange(compact.shape[1]) if classes is None else classes, compact
-    # One np.unique (LabelBinarizer took 2.5 ms of a 33 ms fit on digits, this 0.1 ms)
+    # The sorted classes, then each label's index by a binary search over them, a chunk
+    # of rows at a time into the small integers: no array of n indices (np.unique's
+    # return_inverse made three of them, 8 bytes a row each). LabelBinarizer took 2.5
+    # ms of a 33 ms fit on digits, this 0.1 ms.
+    y = np.asarray(y).reshape(-1)
     if classes is None:
-        classes, index = np.unique(y, return_inverse=True)
-    else:
-        index = np.searchsorted(classes, y)
+        classes = np.unique(y)
     n_units = n_outputs_of(y_type, output_activation, classes.shape[0])
-    units = index.reshape(-1).astype(_unit_dtype(n_units))
+    units = np.empty(y.shape[0], _unit_dtype(n_units))
+    for start in range(0, y.shape[0], _CHUNK):
+        units[start:start + _CHUNK] = np.searchsorted(classes, y[start:start + _CHUNK])
     if n_units < classes.shape[0]:  # one logistic unit, for the second class
         units -= 1
     return classes, units

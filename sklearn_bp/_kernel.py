@@ -15,7 +15,14 @@ make few passes over memory and to cancel nowhere, and fused:
   columns, in wide blocks) is below about 708.4: four passes instead of eight, within
   3.1 ulp, measured;
 * the output layer's cost (C2)-(C5) and delta (B1) share their exponentials
-  (:func:`output_cost_delta`);
+  (:func:`output_cost_delta`); a fit's class labels come as one small integer a row
+  (:mod:`sklearn_bp._targets`), and the softmax (and the logistic outputs from
+  ``LOGISTIC_GATHER_MIN_UNITS`` units) reads each row's label where it is: ``z`` at the
+  label gathered for the cost, the label's entry of the delta written, no pass over a
+  block of ``Y``;
+* predictions turn each block's logits into what they return while the block is in
+  cache (the loss object's ``BlockOutput``), with a softmax unit by unit for few units
+  and row by row from ``ROW_SOFTMAX_MIN_UNITS`` (:func:`softmax_into`);
 * the sums over samples of (C1), (G1), (G2) are accumulated block by block, so memory
   does not grow with the number of rows; the loss object deals the blocks into partial
   sums added in a fixed order, so for a given number of partial sums the same inputs

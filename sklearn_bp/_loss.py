@@ -362,13 +362,14 @@ class NetworkLoss:
             with np.errstate(**errstate):
                 for start in range(j * rows, n_samples, n_threads * rows):
                     stop = min(start + rows, n_samples)
-                    Z = (out[start:stop] if in_place else  # row-major, as the result
+                    result = out[start:stop]
+                    Z = (result if in_place else  # row-major, as the result
                          buffers.scratch("logits", stop - start, n_outputs, self.dtype,
                                          order="C"))
                     _kernel.forward_block(coefs, intercepts, X[start:stop], Z, buffers,
                                           activation, ger)
                     if output is not None:
-                        output.write(Z, out[start:stop], buffers)
+                        output.write(Z, result, buffers)
 
         if n_threads == 1:
             blocks(0)

@@ -108,31 +108,50 @@ def sum_over_units(et, out, where=None):
     return np.add.reduce(et, axis=0, out=out, where=where)
 
 
-def exp_but_top(zt, et, rest_mask, top, r, axis=0):
+def exp_but_top(zt, et, mask, top, r, axis=0, keep_top=False):
     """Shift the logits by their maximum, exponentiate, and sum every unit but the top.
 
     Unit by unit, with ``zt`` of shape ``(n_units, n_samples)``: ``zt -= m`` (the column
-    maxima, into ``top``), so that the top unit holds exactly 0; ``rest_mask`` marks the
-    other units; ``et = e^{zt}``, 1 at the top; ``r`` the sum of ``et`` over the other
+    maxima, into ``top``), so that the top unit holds exactly 0; ``et = e^{zt}``, with 1
+    at the top if `keep_top` (else 0 or 1 there); ``r`` the sum of ``et`` over the other
     units, plus 1 for each extra unit tied for the top. ``log1p(r)`` then keeps the
     digits that ``log(1 + r)`` would round away, and ``1 + r`` is the softmax's
-    denominator. With ``axis=1``, row by row: ``zt`` of shape ``(n_samples, n_units)``.
+    denominator. `mask` is bool scratch of the shape of ``zt``. With ``axis=1``, row by
+    row: ``zt`` of shape ``(n_samples, n_units)``.
 
-    The sum skips the top where `rest_mask` is false (the same bits as adding a 0 there,
-    in half the time of zeroing it and putting the 1 back, measured at 200 units).
+    The top is left out of the sum by a 0 in its place or, to keep its 1 from
+    ``MASKED_SUM_MIN_UNITS`` units on, by a masked sum: the same bits either way.
     """
     np.maximum.reduce(zt, axis=axis, out=top)
     zt -= top if axis == 0 else top[:, None]
-    np.not_equal(zt, 0.0, out=rest_mask)
-    np.exp(zt, out=et)
-    if axis == 0:
-        sum_over_units(et, r, rest_mask)
-    else:
-        np.add.reduce(et, axis=1, out=r, where=rest_mask)
     n_units = zt.shape[axis]
-    if rest_mask.size - np.count_nonzero(rest_mask) > r.shape[0]:  # ties: the top once
-        r += (n_units - rest_mask.sum(axis=axis)) - 1
+    if keep_top and axis == 0 and n_units >= MASKED_SUM_MIN_UNITS:
+        rest = np.not_equal(zt, 0.0, out=mask)
+        np.exp(zt, out=et)
+        sum_over_units(et, r, rest)
+        n_tops, tops = rest.size - np.count_nonzero(rest), None
+    else:
+        tops = np.equal(zt, 0.0, out=mask)
+        np.exp(zt, out=et)
+        et -= tops  # e^0 = 1 exactly: now 0
+        if axis == 0:
+            sum_over_units(et, r)
+        else:
+            np.add.reduce(et, axis=1, out=r)
+        if keep_top:
+            et += tops
+        n_tops = np.count_nonzero(tops)
+    if n_tops > r.shape[0]:  # ties: the top counts once, not in r
+        per_row = tops.sum(axis=axis) if tops is not None else n_units - rest.sum(axis=0)
+        r += per_row - 1
     return et
+
+
+# Units from which the fit's softmax leaves the top out of its sum by a masked sum,
+# keeping the top's 1 in place for the delta, instead of putting a 0 there and the 1
+# back: measured per block (issue 20), 18 against 14 microseconds at 10 units, even at
+# 50, 67 against 157 at 200.
+MASKED_SUM_MIN_UNITS = 50
 
 
 # Logistic output units from which a fit reads each row's label where it is (gathers
@@ -178,23 +197,22 @@ def softmax_into(Z, out, units=None):
     return out
 
 
-def log_softmax_into(Z, out, et, rest_mask, units=None):
+def log_softmax_into(Z, out, et, mask, units=None):
     """``out = log softmax(Z)`` row by row, ``z_k - m - log1p(r)`` as in (C3) (see
     :func:`exp_but_top`), from the logits ``Z`` (n_samples, n_units); ``out`` as for
     :func:`softmax_into`, which it follows in its choice of form: below
     ``ROW_SOFTMAX_MIN_UNITS`` units unit by unit in `units`, with `et` (float) and
-    `rest_mask` (bool) column-major scratch of ``out``'s shape; from there on row by row
-    in ``out``, with `et` and `rest_mask` row-major. `rest_mask` marks the units but the
-    top (see :func:`exp_but_top`)."""
+    `mask` (bool) column-major scratch of ``out``'s shape; from there on row by row
+    in ``out``, with `et` and `mask` row-major (see :func:`exp_but_top`)."""
     n = Z.shape[0]
     top, r = np.empty(n, out.dtype), np.empty(n, out.dtype)
     if Z.shape[1] < ROW_SOFTMAX_MIN_UNITS:
         np.copyto(units, Z)
-        exp_but_top(units.T, et.T, rest_mask.T, top, r)
+        exp_but_top(units.T, et.T, mask.T, top, r)
         return np.subtract(units, np.log1p(r)[:, None], out=out)
     if out is not Z:
         np.copyto(out, Z)
-    exp_but_top(out, et, rest_mask, top, r, axis=1)
+    exp_but_top(out, et, mask, top, r, axis=1)
     out -= np.log1p(r)[:, None]
     return out
 
@@ -271,8 +289,8 @@ class Buffers:
     - ``deltas[l]``: scratch in the forward pass, then ``D_{l+1}`` in the backward pass.
 
     For the output layer, ``output_delta`` holds ``D_L``, ``top_mask`` (bool) marks the
-    softmax's units other than the top (and is scratch for logistic outputs), and
-    ``row_stats`` hold its row maxima and sums; ``targets``, made
+    softmax's top unit (or the others, see :func:`exp_but_top`; scratch for logistic
+    outputs), and ``row_stats`` hold its row maxima and sums; ``targets``, made
     on first use, holds a block of targets that are not column-major floats (a compact
     indicator, or C-ordered values); ``rows_index`` is ``0, 1, ...``, to find each row's
     label (:func:`label_positions`). Per layer, ``gradient_terms`` receive one block's
@@ -532,7 +550,8 @@ def output_cost_delta(Z, Y, delta, scratch, scratch2, top_mask, row_stats,
         n = Z.shape[0]
         top, rest = row_stats[0, :n], row_stats[1, :n]
         shifted_t = Z.T  # becomes z - m
-        exp_t = exp_but_top(shifted_t, delta.T, top_mask.T, top, rest)  # e^{z-m}, 1 at top
+        exp_t = exp_but_top(shifted_t, delta.T, top_mask.T, top, rest,
+                            keep_top=True)  # e^{z - m}, 1 at the top
         log1p_rest = np.log1p(rest, out=top)
         if labels:  # sum_k y_k (z_k - m) = z_label - m, gathered
             y_shifted = shifted_t.reshape(-1)[positions][:, None]

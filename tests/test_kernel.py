@@ -146,13 +146,16 @@ def test_gradient_from_labels_matches_central_differences(output_activation, n_o
     assert np.linalg.norm(numerical - grad) / np.linalg.norm(numerical + grad) < 1e-8
 
 
-def test_softmax_ties_from_labels():
-    """Logits tied for the top count once with labels too, the label on a top or not."""
-    layer_sizes = (5, 7, 3)
+@pytest.mark.parametrize("n_outputs", [3, 60])
+def test_softmax_ties_from_labels(n_outputs):
+    """Logits tied for the top count once with labels too, the label on a top or not,
+    whether the top is left out of the sum by a 0 or by a mask (60 units)."""
+    layer_sizes = (5, 7, n_outputs)
     theta, X, Y, s = problem(23, layer_sizes, "softmax", weighted=True)
     coefs, intercepts = backprop.unpack(theta, layer_sizes)
     coefs[-1][...] = 0.0
-    intercepts[-1][...] = (1.0, 1.0, -2.0)
+    intercepts[-1][...] = -2.0
+    intercepts[-1][:2] = 1.0
     loss = NetworkLoss(layer_sizes, output_activation="softmax", alpha=0.3)
     cost, grad = loss.loss_gradient(theta, X, np.argmax(Y, axis=1), s, block_size=10)
     ref_cost, ref_grad = backprop.reference_cost_and_gradient(

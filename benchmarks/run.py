@@ -15,9 +15,10 @@ side by side in one run and as medians of interleaved repetitions (in a shuffled
   pause that lets BLAS threads stop spinning) would time a cold cache instead. In the
   float32 cases, ours is also timed on the same data in float64, interleaved with the
   rest, for the float32 speed-up;
-* the time of ``predict_proba`` on the case's data, ours and MLPClassifier's, each at its
-  default BLAS threads and at one thread (no target; it guards against slow predictions
-  such as the one that scipy's and numpy's BLAS thread pools once caused, 10x slower);
+* the time of ``predict_proba`` and ``predict_log_proba`` on the case's data, ours and
+  MLPClassifier's, each at its default BLAS threads and at one thread (targets at 2, 10
+  and 200 classes, issue 20; they also guard against slow predictions such as the one
+  that scipy's and numpy's BLAS thread pools once caused, 10x slower);
 * the time of a whole fit with the same ``max_iter``, and the number of evaluations;
 * the GFLOP/s achieved by the matrix products of an evaluation, next to a plain dense
   matrix product measured in the same run;
@@ -26,16 +27,20 @@ side by side in one run and as medians of interleaved repetitions (in a shuffled
   before it (on Linux the high-water mark ``VmHWM`` is reset just before the fit by
   writing 5 to ``/proc/self/clear_refs``; ``ru_maxrss`` alone would not do, as a child
   process starts with its parent's high-water mark), and the peak of ``tracemalloc``
-  (which sees numpy's allocations) during the fit;
+  (which sees numpy's allocations) during the fit; then, in the same subprocess, the
+  same two of ``predict_proba`` and ``predict_log_proba`` on the fit's rows (their output
+  counted in);
 * our fit at its default threads and under ``threadpoolctl.threadpool_limits`` of one
   thread and of all cores; our evaluation at 1 thread, at all cores for BLAS, and at all
   cores as threads over row blocks with BLAS at 1.
 
 Run from the project's root::
 
-    python benchmarks/run.py            # every case, about 8 minutes on 2 cores
+    python benchmarks/run.py            # every case, about 16 minutes on 2 cores
     python benchmarks/run.py --quick    # small data, about 40 seconds
     python benchmarks/run.py --cases narrow medium10 --repeat 9
+    python benchmarks/run.py --no-fit --cases medium2 medium10 many50 many200 large10
+                                        # issue 20's targets, about 8 minutes
 
 It prints tables and writes ``benchmarks/results/run-<time>.json`` (and ``latest.json``).
 Timings on a shared machine are noisy: compare the ratios, which are measured in the same
@@ -75,6 +80,15 @@ CASES = {
     # regression: BackpropRegressor against MLPRegressor, identity outputs
     "reg1": dict(data="regression", n_outputs=1, hidden=100, dtype="float64"),
     "reg10": dict(data="regression", n_outputs=10, hidden=100, dtype="float64"),
+    # many classes (issue 20): softmax outputs of 50 and 200 units, timed per evaluation
+    # and per prediction, not fitted; and 10 classes on a million rows, for the memory
+    # of a fit's targets only
+    "many50": dict(data="medium", n_classes=50, hidden=100, dtype="float64",
+                   settings="many"),
+    "many200": dict(data="many", n_classes=200, hidden=100, dtype="float64",
+                    settings="many"),
+    "large10": dict(data="large", n_classes=10, hidden=100, dtype="float64",
+                    settings="memory"),
 }
 SIZES = {  # rows (full, quick)
     "medium": (100_000, 10_000),
@@ -82,6 +96,7 @@ SIZES = {  # rows (full, quick)
     "large": (1_000_000, 100_000),
     "sparse": (20_000, 4_000),
     "regression": (100_000, 10_000),
+    "many": (300_000, 30_000),
 }
 SETTINGS = {  # (eval repeats, fit max_iter, fit repeats), full and quick
     "narrow": ((41, 100, 21), (9, 30, 2)),
@@ -90,6 +105,17 @@ SETTINGS = {  # (eval repeats, fit max_iter, fit repeats), full and quick
     "large": ((3, 0, 0), (1, 0, 0)),
     "sparse": ((7, 10, 3), (3, 5, 1)),
     "regression": ((9, 10, 3), (3, 5, 1)),
+    "many": ((5, 0, 0), (2, 0, 0)),
+    "memory": ((0, 0, 0), (0, 0, 0)),  # the memory subprocesses only
+}
+# The predictions' ratio to MLPClassifier at its faster threads, at most (issue 20): 0.7
+# at 200 classes; at 2 and 10 classes, the median of three runs of the code before
+# issue 20 (runs B1 to B3 of benchmarks/levers.rst), so that they are no slower than
+# they were.
+PREDICTION_LIMITS = {
+    "medium2": {"predict_proba": 0.40, "predict_log_proba": 0.40},
+    "medium10": {"predict_proba": 0.41, "predict_log_proba": 0.44},
+    "many200": {"predict_proba": 0.70, "predict_log_proba": 0.70},
 }
 MEMORY_MAX_ITER = 2  # iterations of the fits in the memory subprocesses
 BATCH_SECONDS = 0.02  # per timed repetition of an evaluation (see interleaved)
@@ -126,7 +152,7 @@ def make_data(case, quick):
         return X, y
     else:
         n = SIZES[spec["data"]][quick]
-        n_features = {"medium": 100, "wide": 784, "large": 50}[spec["data"]]
+        n_features = {"medium": 100, "wide": 784, "large": 50, "many": 50}[spec["data"]]
         X, y = make_classification(
             n, n_features, n_informative=min(50, n_features // 2),
             n_classes=spec["n_classes"], random_state=0,
@@ -303,8 +329,6 @@ def dense_matmul_gflops(X, hidden, repeat):
 
 def per_evaluation(X, y, hidden, repeat):
     """Median ms per evaluation for ours (default and variants) and MLPClassifier."""
-    from sklearn.preprocessing import LabelBinarizer
-
     from sklearn_bp._loss import NetworkLoss, Workspace
 
     def our_objective(X):
@@ -324,10 +348,9 @@ def per_evaluation(X, y, hidden, repeat):
     mlp_args = mlp_probe["args"]
     packed = theta.astype(X.dtype)  # the same weights, in the same layout
 
-    # column-major, as the estimator hands it to the kernel
-    Y = (y.reshape(len(y), -1) if out == "identity" else LabelBinarizer().fit_transform(y))
-    Y = np.asfortranarray(Y, dtype=X.dtype)
-    layer_sizes = (X.shape[1], hidden, Y.shape[1])
+    # the targets as the estimator hands them to the loss object
+    Y = evaluate.targets
+    layer_sizes = evaluate.loss.layer_sizes
     loss = NetworkLoss(layer_sizes, output_activation=out, alpha=1e-4, dtype=X.dtype)
     workspaces = {}
 
@@ -357,21 +380,27 @@ def per_evaluation(X, y, hidden, repeat):
 
 
 def per_prediction(X, y, hidden, repeat):
-    """Median ms per ``predict_proba(X)`` (``predict(X)`` for regressors), ours and
-    scikit-learn's, each at its default BLAS threads and at one BLAS thread (weights
-    from a fit of one iteration)."""
+    """Median ms per ``predict_proba(X)`` (``predict(X)`` for regressors) and, for
+    classifiers, per ``predict_log_proba(X)``, ours and scikit-learn's, each at its
+    default BLAS threads and at one BLAS thread (weights from a fit of one iteration),
+    all interleaved. Returns ``(predict_proba ms, predict_log_proba ms or None)``."""
     out = output_activation(y)
     model = quiet_fit(ours(hidden, 1, out), X, y)
     reference = quiet_fit(mlp(hidden, 1, out), X, y)
-    ours_predict = getattr(model, "predict_proba", model.predict)
-    mlp_predict = getattr(reference, "predict_proba", reference.predict)
-    times = interleaved({
-        "ours_default": (None, lambda: ours_predict(X)),
-        "ours_1thread": (1, lambda: ours_predict(X)),
-        "mlp_default": (None, lambda: mlp_predict(X)),
-        "mlp_1thread": (1, lambda: mlp_predict(X)),
-    }, repeat, BATCH_SECONDS)
-    return {name: 1e3 * t for name, t in times.items()}
+    methods = {"": "predict_proba" if hasattr(model, "predict_proba") else "predict"}
+    if hasattr(model, "predict_log_proba"):
+        methods["log_"] = "predict_log_proba"
+    functions = {}
+    for prefix, method in methods.items():
+        for who, estimator in (("ours", model), ("mlp", reference)):
+            predict = getattr(estimator, method)
+            functions[f"{prefix}{who}_default"] = (None, lambda p=predict: p(X))
+            functions[f"{prefix}{who}_1thread"] = (1, lambda p=predict: p(X))
+    times = interleaved(functions, repeat, BATCH_SECONDS)
+    by_method = [{name.removeprefix(prefix): 1e3 * t for name, t in times.items()
+                  if name.startswith(prefix) and (prefix or not name.startswith("log_"))}
+                 for prefix in methods]
+    return by_method[0], by_method[1] if len(by_method) > 1 else None
 
 
 def per_fit(X, y, hidden, max_iter, repeat):
@@ -429,21 +458,40 @@ def status(field):
     with open("/proc/self/status") as f:
         return next(int(l.split()[1]) for l in f if l.startswith(field + ":"))
 
-try:  # Linux: reset the high-water mark to the current RSS ("5" > clear_refs)
+try:  # Linux: the high-water mark can be reset to the current RSS ("5" > clear_refs)
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
-    before, method = status("VmRSS"), "VmHWM after reset"
+    method = "VmHWM after reset"
 except OSError:  # elsewhere ru_maxrss, which may start at the parent's RSS
-    before, method = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "ru_maxrss"
-tracemalloc.start()
-start = tracemalloc.get_traced_memory()[0]
-quiet_fit(model, X, y)
-peak = tracemalloc.get_traced_memory()[1]
-tracemalloc.stop()
-after = (status("VmHWM") if method != "ru_maxrss"
-         else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-print(json.dumps({"rss_extra_mib": (after - before) / 1024, "rss_method": method,
-                  "traced_extra_mib": (peak - start) / 2**20}))
+    method = "ru_maxrss"
+
+def extra(call):  # the extra peak RSS and traced MiB of call(), and its result's MiB
+    if method != "ru_maxrss":
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        before = status("VmRSS")
+    else:
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    tracemalloc.start()
+    start = tracemalloc.get_traced_memory()[0]
+    result = call()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    after = (status("VmHWM") if method != "ru_maxrss"
+             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    return ((after - before) / 1024, (peak - start) / 2**20,
+            getattr(result, "nbytes", 0) / 2**20)
+
+rss, traced, _ = extra(lambda: quiet_fit(model, X, y))
+report = {"rss_extra_mib": rss, "rss_method": method, "traced_extra_mib": traced}
+# Then the predictions on the same rows, each measured from the memory before it (the
+# fitted model's, the previous result freed): the output itself is counted in.
+for name in ("predict_proba", "predict_log_proba"):
+    if hasattr(model, name):
+        rss, traced, output = extra(lambda: getattr(model, name)(X))
+        report[name] = {"rss_extra_mib": rss, "traced_extra_mib": traced,
+                        "output_mib": output}
+print(json.dumps(report))
 """
 
 
@@ -470,9 +518,9 @@ def peak_memory(X, y, hidden, tmpdir):
 
 def run_case(case, args, tmpdir):
     spec = CASES[case]
-    group = spec["data"] if spec["data"] != "digits" else "narrow"
+    group = spec.get("settings", spec["data"] if spec["data"] != "digits" else "narrow")
     eval_repeat, max_iter, fit_repeat = SETTINGS[group][args.quick]
-    eval_repeat = args.repeat or eval_repeat
+    eval_repeat = (args.repeat or eval_repeat) if eval_repeat else 0
     fit_repeat = args.fit_repeat if args.fit_repeat is not None else fit_repeat
     max_iter = args.max_iter or max_iter
     X, y = make_data(case, args.quick)
@@ -489,20 +537,25 @@ def run_case(case, args, tmpdir):
               "n_outputs": (y.shape[1] if y.ndim == 2 else 1) if regression else None,
               "hidden": spec["hidden"],
               "dtype": str(X.dtype), "X_mib": x_bytes / 2**20, "sparse": sparse}
-    evals, layer_sizes = per_evaluation(X, y, spec["hidden"], eval_repeat)
-    result["layer_sizes"] = layer_sizes
-    result["eval_ms"] = evals
-    if not sparse:  # dense products' flops; sparse ones do other (and less) work
-        flops = matmul_flops(layer_sizes, X.shape[0])
-        result["matmul_gflop_per_eval"] = flops / 1e9
-        result["gflops"] = {name: flops / (ms / 1e3) / 1e9 for name, ms in evals.items()}
-        result["dense_matmul_gflops"] = dense_matmul_gflops(X, spec["hidden"],
-                                                            eval_repeat)
-    result["predict_ms"] = per_prediction(X, y, spec["hidden"], eval_repeat)
+    if eval_repeat:
+        evals, layer_sizes = per_evaluation(X, y, spec["hidden"], eval_repeat)
+        result["layer_sizes"] = layer_sizes
+        result["eval_ms"] = evals
+        if not sparse:  # dense products' flops; sparse ones do other (and less) work
+            flops = matmul_flops(layer_sizes, X.shape[0])
+            result["matmul_gflop_per_eval"] = flops / 1e9
+            result["gflops"] = {name: flops / (ms / 1e3) / 1e9
+                                for name, ms in evals.items()}
+            result["dense_matmul_gflops"] = dense_matmul_gflops(X, spec["hidden"],
+                                                                eval_repeat)
+        result["predict_ms"], log_proba = per_prediction(X, y, spec["hidden"],
+                                                         eval_repeat)
+        if log_proba is not None:
+            result["log_proba_ms"] = log_proba
     if fit_repeat and max_iter and not args.no_fit:
         result["fit"] = per_fit(X, y, spec["hidden"], max_iter, fit_repeat)
         result["fit_max_iter"] = max_iter
-    if not args.no_memory and not sparse and (case == "large" or not args.quick):
+    if not args.no_memory and not sparse and (spec["data"] == "large" or not args.quick):
         result["memory"] = peak_memory(X, y, spec["hidden"], tmpdir)
     result["seconds"] = time.perf_counter() - started
     return result
@@ -516,10 +569,12 @@ def summarise(results):
     """Tables (as lists of rows) and the issue's targets, from the raw results."""
     by_case = {r["case"]: r for r in results}
     evals, fits, threads, memory, targets, predictions = [], [], [], [], [], []
+    log_predictions, predict_memory = [], []
     for r in results:
-        e = r["eval_ms"]
-        mlp_best = min(e["mlp_default"], e["mlp_1thread"])
-        if "gflops" in r:
+        e = r.get("eval_ms")
+        if e is None:  # a case measured for its memory only
+            pass
+        elif "gflops" in r:
             g = r["dense_matmul_gflops"]["best"]
             # The case's own first-layer product X @ W alone, at its better thread
             # setting: what this shape allows, next to the square product's best.
@@ -530,17 +585,20 @@ def summarise(results):
                      f"{ratio(r['gflops']['ours'], first):.0%}"]
         else:  # sparse: no dense flop count
             flops = ["-"] * 6
-        evals.append([
-            r["case"], f"{e['ours']:.2f}", f"{e['mlp_1thread']:.2f}",
-            f"{e['mlp_default']:.2f}", f"{ratio(e['ours'], mlp_best):.2f}", *flops,
-        ])
-        if "predict_ms" in r:
-            p = r["predict_ms"]
-            predictions.append([
-                r["case"], *(f"{p[k]:.2f}" for k in (
-                    "ours_default", "ours_1thread", "mlp_default", "mlp_1thread")),
-                f"{ratio(p['ours_default'], min(p['mlp_default'], p['mlp_1thread'])):.2f}",
+        if e is not None:
+            mlp_best = min(e["mlp_default"], e["mlp_1thread"])
+            evals.append([
+                r["case"], f"{e['ours']:.2f}", f"{e['mlp_1thread']:.2f}",
+                f"{e['mlp_default']:.2f}", f"{ratio(e['ours'], mlp_best):.2f}", *flops,
             ])
+        for key, table in (("predict_ms", predictions), ("log_proba_ms", log_predictions)):
+            if key in r:
+                p = r[key]
+                table.append([
+                    r["case"], *(f"{p[k]:.2f}" for k in (
+                        "ours_default", "ours_1thread", "mlp_default", "mlp_1thread")),
+                    f"{ratio(p['ours_default'], min(p['mlp_default'], p['mlp_1thread'])):.2f}",
+                ])
         if "fit" in r:
             f = r["fit"]
             best_mlp = min(f["mlp_default"]["seconds"], f["mlp_1thread"]["seconds"])
@@ -568,6 +626,13 @@ def summarise(results):
                 f"{m['mlp']['rss_extra_mib']:.0f}", f"{m['mlp']['traced_extra_mib']:.0f}",
                 f"{ratio(m['ours']['rss_extra_mib'], r['X_mib']):.2f}",
             ])
+            if "predict_proba" in m["ours"]:
+                predict_memory.append([
+                    r["case"], f"{m['ours']['predict_proba']['output_mib']:.0f}",
+                    *(f"{m[who][name]['rss_extra_mib']:.0f}"
+                      for name in ("predict_proba", "predict_log_proba")
+                      for who in ("ours", "mlp")),
+                ])
 
     def target(name, value, limit, ok, unit="x"):
         targets.append([name, f"{value:.2f}{unit}", limit, "met" if ok else "NOT MET"])
@@ -594,10 +659,29 @@ def summarise(results):
                 dtype = b["fit"]["ours"]["coefs_dtype"]
                 targets.append([f"medium{classes}-f32: coefs_ dtype", dtype, "float32",
                                 "met" if dtype == "float32" else "NOT MET"])
-    if "large" in by_case and "memory" in by_case["large"]:
-        r = by_case["large"]
-        v = ratio(r["memory"]["ours"]["rss_extra_mib"], r["X_mib"])
-        target("large: extra peak RSS during fit / size of X", v, "<= 0.50x", v <= 0.5)
+    for case, limit in (("large", 0.5), ("many200", 0.5), ("large10", 0.1)):
+        if case in by_case and "memory" in by_case[case]:
+            r = by_case[case]
+            v = ratio(r["memory"]["ours"]["rss_extra_mib"], r["X_mib"])
+            target(f"{case}: extra peak RSS during fit / size of X", v, f"<= {limit:.2f}x",
+                   v <= limit)
+    # Many classes (issue 20): at 200 classes, an evaluation at most half of
+    # MLPClassifier's time and the predictions at most 0.7 of it; at 2 and 10 classes
+    # the predictions no slower than before (the ratios of the median of three runs of
+    # the code before issue 20, benchmarks/levers.rst).
+    if "many200" in by_case and "eval_ms" in by_case["many200"]:
+        e = by_case["many200"]["eval_ms"]
+        v = ratio(e["ours"], min(e["mlp_default"], e["mlp_1thread"]))
+        target("many200: time/eval vs MLP (its faster threads)", v, "<= 0.50x", v <= 0.5)
+    for case, limits in PREDICTION_LIMITS.items():
+        for key, method in (("predict_ms", "predict_proba"),
+                            ("log_proba_ms", "predict_log_proba")):
+            if case in by_case and key in by_case[case]:
+                p = by_case[case][key]
+                v = ratio(p["ours_default"], min(p["mlp_default"], p["mlp_1thread"]))
+                limit = limits[method]
+                target(f"{case}: {method} vs MLP (its faster threads)", v,
+                       f"<= {limit:.2f}x", v <= limit)
     for regression, classification in (("reg1", "medium2"), ("reg10", "medium10")):
         # The regressor's extra fit memory, as small as the classifier's on data of the
         # same shape (within 2 MiB of noise).
@@ -627,11 +711,17 @@ def summarise(results):
         "predict_proba (ms, median; ratio = ours at default threads / MLP at its faster)": (
             ["case", "ours default", "ours 1 thr", "MLP default", "MLP 1 thr", "ratio"],
             predictions),
+        "predict_log_proba (ms, median; ratio as for predict_proba)": (
+            ["case", "ours default", "ours 1 thr", "MLP default", "MLP 1 thr", "ratio"],
+            log_predictions),
         "extra peak memory during fit (MiB; fresh subprocess)": (
             ["case", "X", "ours RSS", "ours traced", "MLP RSS", "MLP traced",
              "ours RSS / X"], memory),
-        "targets (issues 4 and 21)": (["target", "measured", "target", "status"],
-                                      targets),
+        "extra peak memory of predictions on the fit's rows (MiB RSS, output included)": (
+            ["case", "output", "proba ours", "proba MLP", "log_proba ours",
+             "log_proba MLP"], predict_memory),
+        "targets (issues 4, 20 and 21)": (["target", "measured", "target", "status"],
+                                          targets),
     }
 
 

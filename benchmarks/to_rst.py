@@ -39,6 +39,7 @@ BOLD = {  # the column that carries the comparison, per table
     "per fit": "ratio fit",
     "our threads": "default/best",
     "predict_proba": "ratio",
+    "predict_log_proba": "ratio",
     "extra peak memory": "ours RSS / X",
     "targets": "status",
 }

@@ -344,13 +344,16 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator):
     def _layer_sizes(self):
         return (self.coefs_[0].shape[0], *(W.shape[1] for W in self.coefs_))
 
-    def _logits(self, X):
-        """Output logits; float64 even for float32 weights, so that probabilities and
-        their logarithms do not underflow at float32's range."""
+    def _logits(self, X, output=None):
+        """Output logits, or what `output` (a :class:`~sklearn_bp._loss.BlockOutput`)
+        keeps of them, computed block by block. The logits are float64 even for float32
+        weights (converted block by block), so that probabilities and their logarithms
+        do not underflow at float32's range."""
         X = validate_data(
             self, X, accept_sparse="csr", dtype=(np.float64, np.float32), reset=False
         )
         loss = NetworkLoss(self._layer_sizes(), activation=self.activation,
                            output_activation=self.out_activation_, dtype=X.dtype)
-        Z = loss.forward(self.coefs_, self.intercepts_, X)
-        return Z.astype(np.float64, copy=False)
+        if output is None:
+            output = _monitor.logits_output(self.n_outputs_)
+        return loss.forward(self.coefs_, self.intercepts_, X, output=output)

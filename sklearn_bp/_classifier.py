@@ -12,8 +12,9 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from . import _monitor, _targets, backprop
+from . import _kernel, _monitor, _targets, backprop
 from ._base import BaseBackprop, reject_dask_collections, training_rows
+from ._loss import BlockOutput
 from ._monitor import MAX_FUN_DEFAULT
 
 
@@ -259,7 +260,9 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
     # ------------------------------------------------------------------------------------
 
     def _targets(self, y):
-        """Classes and the 0/1 matrix ``Y``; remembers the label encoding."""
+        """``(y_type, classes, targets, n_outputs)``: the targets in the form the loss
+        object fits (unit labels or a compact indicator, :func:`_targets.encode`) and
+        the number of output units."""
         y_type = type_of_target(y, input_name="y")
         if y_type not in ("binary", "multiclass", "multilabel-indicator"):
             raise ValueError(
@@ -273,14 +276,16 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
                 "classes, which cannot describe multilabel targets; use "
                 "output_activation='logistic' for them."
             )
-        classes, Y = _targets.indicator_matrix(y, y_type, self.output_activation)
+        classes, targets = _targets.encode(y, y_type, self.output_activation)
         if classes.shape[0] < 2:
             raise ValueError(
                 "BackpropClassifier needs samples of at least 2 classes in the data, "
                 f"but the data contains only one class: {classes.tolist()[0]!r}. Fit it "
                 "on data that contains at least two classes."
             )
-        return y_type, classes, Y
+        n_outputs = (targets.shape[1] if targets.ndim == 2 else _targets.n_outputs_of(
+            y_type, self.output_activation, classes.shape[0]))
+        return y_type, classes, targets, n_outputs
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
@@ -315,8 +320,9 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
                 sample_weight, X, dtype=np.float64, ensure_non_negative=True
             )
         self._solver_options()  # refuse options the solver cannot honour, before any work
-        y_type, classes, Y = self._targets(y)
-        Y = Y.astype(X.dtype, copy=False)
+        # The targets as one small integer a row (unit labels), or a bool matrix for
+        # multilabel targets: never an n_samples x n_classes float matrix.
+        y_type, classes, targets, n_outputs = self._targets(y)
 
         validation = None
         if self.early_stopping:
@@ -327,22 +333,21 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
                 _monitor.split_random_state(self.random_state, rng),
             )
             sw_held_out = None if sample_weight is None else sample_weight[held_out]
-            validation = (X[held_out], Y[held_out], sw_held_out)
-            X, Y, y = X[train], Y[train], y[train]
+            validation = (X[held_out], targets[held_out], sw_held_out)
+            X, targets, y = X[train], targets[train], y[train]
             sample_weight = None if sample_weight is None else sample_weight[train]
             X_given = training_rows(X_given, train, X)
             y_given = training_rows(y_given, train, y)
         weights = _targets.training_weights(
             self.class_weight, y_type, classes, y, sample_weight
         )
-        layer_sizes = (X.shape[1], *self._hidden_sizes(), Y.shape[1])
+        layer_sizes = (X.shape[1], *self._hidden_sizes(), n_outputs)
         loss = self._network_loss(layer_sizes, X.dtype)
         if validation is not None:
-            validation = _monitor.ValidationScore(
-                loss, *validation, multilabel=y_type == "multilabel-indicator")
+            validation = _monitor.ValidationScore(loss, *validation)
         metadata = None if sample_weight is None else {"sample_weight": sample_weight}
         return self._fit_objective(
-            loss.objective(X, Y, weights), {"classes_": classes, "_y_type": y_type},
+            loss.objective(X, targets, weights), {"classes_": classes, "_y_type": y_type},
             validation=validation, callback_data=(X_given, y_given, metadata),
         )
 
@@ -363,10 +368,9 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
             For binary targets, one score per sample, positive for ``classes_[1]``.
         """
         check_is_fitted(self)
-        Z = self._logits(X)
         if self._y_type == "binary":
-            return Z[:, 1] - Z[:, 0] if Z.shape[1] == 2 else Z[:, 0]
-        return Z
+            return self._logits(X, _BINARY_SCORE[self.n_outputs_])
+        return self._logits(X)
 
     def predict_proba(self, X):
         """Probability estimates.
@@ -383,22 +387,9 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
             label.
         """
         check_is_fitted(self)
-        Z = self._logits(X)
-        if self._y_type == "multilabel-indicator":
-            return backprop.sigmoid(Z)
-        if self.out_activation_ == "softmax":
-            return backprop.softmax(Z)
-        if self._y_type == "binary":
-            z = Z[:, 0]
-            return np.column_stack([backprop.sigmoid(-z), backprop.sigmoid(z)])
-        # sigma(z_k) / sum_j sigma(z_j) as a softmax of the log-sigmoids: no sigma(z)
-        # underflows to 0, and no exp of a log-probability magnifies its rounding
-        return backprop.softmax(backprop.log_sigmoid(Z))
-
-    @staticmethod
-    def _normalised_log_proba(Z):
-        """log of ``sigma(z_k) / sum_j sigma(z_j)``, from log-sigmoids of the logits."""
-        return backprop.log_softmax(backprop.log_sigmoid(Z))
+        if self._y_type == "binary" and self.n_outputs_ == 1:
+            return _binary_probabilities(self._logits(X, _BINARY_LOGITS), log=False)
+        return self._logits(X, self._probabilities(log=False))
 
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba`, computed from the logits (no ``log(0)``).
@@ -412,15 +403,26 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         log_proba : ndarray of shape (n_samples, n_classes)
         """
         check_is_fitted(self)
-        Z = self._logits(X)
+        if self._y_type == "binary" and self.n_outputs_ == 1:
+            return _binary_probabilities(self._logits(X, _BINARY_LOGITS), log=True)
+        return self._logits(X, self._probabilities(log=True))
+
+    def _probabilities(self, log):
+        """The :class:`~sklearn_bp._loss.BlockOutput` of :meth:`predict_proba` (or of its
+        logarithm): each block's probabilities from its logits, in float64, into the
+        result's rows; the logits of all the rows never exist at once."""
+        k = self.n_outputs_
         if self._y_type == "multilabel-indicator":
-            return backprop.log_sigmoid(Z)
+            function = backprop.log_sigmoid if log else backprop.sigmoid
+            return BlockOutput(lambda Z, out, buffers: np.copyto(
+                out, function(_float64(Z, buffers))), columns=(k,), in_place=True)
         if self.out_activation_ == "softmax":
-            return backprop.log_softmax(Z)
-        if self._y_type == "binary":
-            z = Z[:, 0]
-            return np.column_stack([backprop.log_sigmoid(-z), backprop.log_sigmoid(z)])
-        return self._normalised_log_proba(Z)
+            return BlockOutput(_log_softmax if log else _softmax, columns=(k,),
+                               in_place=True)
+        # sigma(z_k) / sum_j sigma(z_j) as a softmax of the log-sigmoids: no sigma(z)
+        # underflows to 0, and no exp of a log-probability magnifies its rounding
+        return BlockOutput(_normalised_log_proba if log else _normalised_proba,
+                           columns=(k,), in_place=True)
 
     def predict(self, X):
         """Predict class labels (or the 0/1 indicator matrix for multilabel targets).
@@ -434,9 +436,90 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_labels)
         """
         check_is_fitted(self)
-        scores = self.decision_function(X)
-        if self._y_type == "multilabel-indicator":
-            return (scores > 0).astype(int)
-        if self._y_type == "binary":
-            return self.classes_[(scores > 0).astype(int)]
-        return self.classes_[np.argmax(scores, axis=1)]
+        if self._y_type == "multilabel-indicator":  # (Z > 0) as ints, block by block
+            return self._logits(X, BlockOutput(
+                lambda Z, out, buffers: np.greater(Z, 0.0, out=out, casting="unsafe"),
+                columns=(self.n_outputs_,), dtype=int))
+        # the predicted unit of each row, then its class: one integer a row
+        units = self._logits(X, _monitor.PREDICTED)
+        if self.n_outputs_ < self.classes_.shape[0]:  # one logistic unit: -1 or 0
+            units += 1
+        return self.classes_[units]
+
+
+# ----------------------------------------------------------------------------------------
+# What the predictions keep of each block's logits (see _loss.BlockOutput): each writes
+# one block's rows `out` from its logits `Z` (row-major, float64 or float32), in float64.
+# ----------------------------------------------------------------------------------------
+
+
+def _float64(Z, buffers):
+    """The block's logits in float64: `Z` itself, or converted into scratch."""
+    if Z.dtype == np.float64:
+        return Z
+    Z64 = buffers.scratch("logits64", Z.shape[0], Z.shape[1], np.float64, order="C")
+    np.copyto(Z64, Z)
+    return Z64
+
+
+def _units(Z, buffers):
+    """Column-major float64 scratch for the softmax's unit-by-unit form, if it takes it
+    (:func:`sklearn_bp._kernel.softmax_into`)."""
+    m, k = Z.shape
+    if k < _kernel.ROW_SOFTMAX_MIN_UNITS:
+        return buffers.scratch("units", m, k, np.float64)
+    return None
+
+
+def _softmax(Z, out, buffers):
+    _kernel.softmax_into(Z, out, _units(Z, buffers))
+
+
+def _log_softmax(Z, out, buffers):
+    m, k = Z.shape
+    order = "F" if k < _kernel.ROW_SOFTMAX_MIN_UNITS else "C"
+    _kernel.log_softmax_into(Z, out, buffers.scratch("et", m, k, np.float64, order),
+                             buffers.scratch("top", m, k, bool, order), _units(Z, buffers))
+
+
+def _normalised_proba(Z, out, buffers):
+    _softmax(backprop.log_sigmoid(_float64(Z, buffers)), out, buffers)
+
+
+def _normalised_log_proba(Z, out, buffers):
+    _log_softmax(backprop.log_sigmoid(_float64(Z, buffers)), out, buffers)
+
+
+def _binary_logits(Z, out, buffers):
+    """``out = [-z, z]`` (float64) for the one logistic unit's logits ``z``: the logits
+    of the two classes."""
+    np.negative(Z[:, 0], out=out[:, 0])
+    np.copyto(out[:, 1], Z[:, 0])
+
+
+#: The two classes' logits of one logistic unit, block by block
+_BINARY_LOGITS = BlockOutput(_binary_logits, columns=(2,))
+
+# Rows of binary probabilities computed at a time from their logits (see below)
+_BINARY_CHUNK = 1 << 14
+
+
+def _binary_probabilities(pairs, log):
+    """The probabilities (or their logarithms) of two classes, in place of their logits
+    ``[-z, z]``: the accurate sigmoid's dozen numpy calls per chunk of 16 384 rows, in
+    this thread, rather than per block of a few hundred rows in each thread, where
+    their fixed cost and the threads' turns at the GIL cost more than the work."""
+    function = backprop.log_sigmoid if log else backprop.sigmoid
+    for start in range(0, pairs.shape[0], _BINARY_CHUNK):
+        chunk = pairs[start:start + _BINARY_CHUNK]
+        np.copyto(chunk, function(chunk))
+    return pairs
+
+
+#: decision_function for binary targets, by the number of output units: the logit of
+#: the one logistic unit, or the difference of the softmax's two (in float64).
+_BINARY_SCORE = {
+    1: BlockOutput(lambda Z, out, buffers: np.copyto(out, Z[:, 0])),
+    2: BlockOutput(lambda Z, out, buffers: np.subtract(Z[:, 1], Z[:, 0], out=out,
+                                                       dtype=np.float64)),
+}

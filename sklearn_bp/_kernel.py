@@ -15,7 +15,14 @@ make few passes over memory and to cancel nowhere, and fused:
   columns, in wide blocks) is below about 708.4: four passes instead of eight, within
   3.1 ulp, measured;
 * the output layer's cost (C2)-(C5) and delta (B1) share their exponentials
-  (:func:`output_cost_delta`);
+  (:func:`output_cost_delta`); a fit's class labels come as one small integer a row
+  (:mod:`sklearn_bp._targets`), and the softmax (and the logistic outputs from
+  ``LOGISTIC_GATHER_MIN_UNITS`` units) reads each row's label where it is: ``z`` at the
+  label gathered for the cost, the label's entry of the delta written, no pass over a
+  block of ``Y``;
+* predictions turn each block's logits into what they return while the block is in
+  cache (the loss object's ``BlockOutput``), with a softmax unit by unit for few units
+  and row by row from ``ROW_SOFTMAX_MIN_UNITS`` (:func:`softmax_into`);
 * the sums over samples of (C1), (G1), (G2) are accumulated block by block, so memory
   does not grow with the number of rows; the loss object deals the blocks into partial
   sums added in a fixed order, so for a given number of partial sums the same inputs
@@ -85,24 +92,129 @@ def logistic_derivative(u, out):
     return np.multiply(out, u, out=out)
 
 
-def exp_but_top(zt, et, top_mask, top, r):
-    """Shift the logits by their maximum and exponentiate every unit but the top one.
+def sum_over_units(et, out, where=None):
+    """``out = et[0] + et[1] + ...``, unit after unit, for ``et`` of shape ``(n_units,
+    n_samples)``, over the entries `where` is true (all of them if None): numpy adds
+    whole rows so for several samples, but would sum a single sample's column pairwise,
+    and so round one row alone otherwise than in a block."""
+    if et.shape[1] == 1 and et.shape[0] > 1:
+        out[...] = 0.0
+        for i, row in enumerate(et):
+            if where is None or where[i, 0]:
+                out += row
+        return out
+    if where is None:
+        return np.add.reduce(et, axis=0, out=out)
+    return np.add.reduce(et, axis=0, out=out, where=where)
+
+
+def exp_but_top(zt, et, mask, top, r, axis=0, keep_top=False):
+    """Shift the logits by their maximum, exponentiate, and sum every unit but the top.
 
     Unit by unit, with ``zt`` of shape ``(n_units, n_samples)``: ``zt -= m`` (the column
-    maxima, into ``top``), so that the top unit holds exactly 0; ``top_mask`` marks it;
-    ``et = e^{zt}`` except 0 at the top; ``r`` the sum of ``et`` over units, plus 1 for
-    each extra unit tied for the top. ``log1p(r)`` then keeps the digits that
-    ``log(1 + r)`` would round away, and ``1 + r`` is the softmax's denominator.
+    maxima, into ``top``), so that the top unit holds exactly 0; ``et = e^{zt}``, with 1
+    at the top if `keep_top` (else 0 or 1 there); ``r`` the sum of ``et`` over the other
+    units, plus 1 for each extra unit tied for the top. ``log1p(r)`` then keeps the
+    digits that ``log(1 + r)`` would round away, and ``1 + r`` is the softmax's
+    denominator. `mask` is bool scratch of the shape of ``zt``. With ``axis=1``, row by
+    row: ``zt`` of shape ``(n_samples, n_units)``.
+
+    The top is left out of the sum by a 0 in its place or, to keep its 1 from
+    ``MASKED_SUM_MIN_UNITS`` units on, by a masked sum: the same bits either way.
     """
-    np.maximum.reduce(zt, axis=0, out=top)
-    zt -= top
-    np.equal(zt, 0.0, out=top_mask)
-    np.exp(zt, out=et)
-    et -= top_mask  # e^0 = 1 exactly: now 0
-    np.add.reduce(et, axis=0, out=r)
-    if np.count_nonzero(top_mask) > zt.shape[1]:  # ties: the top counts once, not in r
-        r += top_mask.sum(axis=0) - 1
+    np.maximum.reduce(zt, axis=axis, out=top)
+    zt -= top if axis == 0 else top[:, None]
+    n_units = zt.shape[axis]
+    if keep_top and axis == 0 and n_units >= MASKED_SUM_MIN_UNITS:
+        rest = np.not_equal(zt, 0.0, out=mask)
+        np.exp(zt, out=et)
+        sum_over_units(et, r, rest)
+        n_tops, tops = rest.size - np.count_nonzero(rest), None
+    else:
+        tops = np.equal(zt, 0.0, out=mask)
+        np.exp(zt, out=et)
+        et -= tops  # e^0 = 1 exactly: now 0
+        if axis == 0:
+            sum_over_units(et, r)
+        else:
+            np.add.reduce(et, axis=1, out=r)
+        if keep_top:
+            et += tops
+        n_tops = np.count_nonzero(tops)
+    if n_tops > r.shape[0]:  # ties: the top counts once, not in r
+        per_row = tops.sum(axis=axis) if tops is not None else n_units - rest.sum(axis=0)
+        r += per_row - 1
     return et
+
+
+# Units from which the fit's softmax leaves the top out of its sum by a masked sum,
+# keeping the top's 1 in place for the delta, instead of putting a 0 there and the 1
+# back: measured per block (issue 20), 18 against 14 microseconds at 10 units, even at
+# 50, 67 against 157 at 200.
+MASKED_SUM_MIN_UNITS = 50
+
+
+# Logistic output units from which a fit reads each row's label where it is (gathers
+# and writes at the label, see output_cost_delta) instead of spreading the block's
+# labels into a 0/1 block of scratch: below, the fixed cost of the gathers is more than
+# a pass over the narrow block (measured per block of 650 rows, issue 20: 23 against 14
+# microseconds at 1 unit, 83 against 90 at 20). A softmax always reads them where they
+# are: from 2 units on, no slower than the 0/1 block.
+LOGISTIC_GATHER_MIN_UNITS = 16
+
+# Output units from which a softmax for predictions runs row by row (each row's units
+# contiguous, reduced along the row) instead of unit by unit (each unit's rows
+# contiguous, reduced by elementwise passes over whole units): below, the passes over
+# whole units are faster; from here, the reductions along rows are. Measured on blocks
+# of predictions (benchmarks/levers.rst, issue 20): row by row took 3.9x the time at 2
+# units, 1.1x at 50, about as long from 64 to 80, 0.8x at 100 and 200, 0.6x at 1000.
+ROW_SOFTMAX_MIN_UNITS = 72
+
+
+def softmax_into(Z, out, units=None):
+    """(F3) ``out = softmax(Z)`` row by row, from the logits ``Z`` (n_samples, n_units);
+    ``out`` is C-contiguous, of the computation's float dtype, and may be ``Z`` itself.
+
+    Below ``ROW_SOFTMAX_MIN_UNITS`` units, unit by unit in `units`, column-major scratch
+    of ``out``'s shape and dtype: the maxima and sums over units are elementwise passes
+    over whole units. From there on row by row, in ``out``. Either way ``e^{z - m} / sum
+    e^{z - m}``, with ``m`` the row maximum; the form depends on the number of units
+    only, so that a row's probabilities do not depend on the rows around it.
+    """
+    if Z.shape[1] < ROW_SOFTMAX_MIN_UNITS:
+        np.copyto(units, Z)
+        e = units.T  # one C-contiguous row per unit
+        e -= np.maximum.reduce(e, axis=0)
+        np.exp(e, out=e)
+        e /= sum_over_units(e, np.empty(e.shape[1], e.dtype))
+        np.copyto(out, units)
+        return out
+    if out is not Z:
+        np.copyto(out, Z)
+    out -= np.maximum.reduce(out, axis=1)[:, None]
+    np.exp(out, out=out)
+    out /= np.add.reduce(out, axis=1)[:, None]
+    return out
+
+
+def log_softmax_into(Z, out, et, mask, units=None):
+    """``out = log softmax(Z)`` row by row, ``z_k - m - log1p(r)`` as in (C3) (see
+    :func:`exp_but_top`), from the logits ``Z`` (n_samples, n_units); ``out`` as for
+    :func:`softmax_into`, which it follows in its choice of form: below
+    ``ROW_SOFTMAX_MIN_UNITS`` units unit by unit in `units`, with `et` (float) and
+    `mask` (bool) column-major scratch of ``out``'s shape; from there on row by row
+    in ``out``, with `et` and `mask` row-major (see :func:`exp_but_top`)."""
+    n = Z.shape[0]
+    top, r = np.empty(n, out.dtype), np.empty(n, out.dtype)
+    if Z.shape[1] < ROW_SOFTMAX_MIN_UNITS:
+        np.copyto(units, Z)
+        exp_but_top(units.T, et.T, mask.T, top, r)
+        return np.subtract(units, np.log1p(r)[:, None], out=out)
+    if out is not Z:
+        np.copyto(out, Z)
+    exp_but_top(out, et, mask, top, r, axis=1)
+    out -= np.log1p(r)[:, None]
+    return out
 
 
 # ----------------------------------------------------------------------------------------
@@ -177,10 +289,13 @@ class Buffers:
     - ``deltas[l]``: scratch in the forward pass, then ``D_{l+1}`` in the backward pass.
 
     For the output layer, ``output_delta`` holds ``D_L``, ``top_mask`` (bool) marks the
-    softmax's top unit, and ``row_top`` / ``row_rest`` hold its row maxima and sums; per
-    layer, ``gradient_terms`` receive one block's gradient terms (see
-    :func:`add_gradient`). With ``gradient=False`` (predictions) the output logits go to
-    the caller's array and the output layer needs no buffers.
+    softmax's top unit (or the others, see :func:`exp_but_top`; scratch for logistic
+    outputs), and ``row_stats`` hold its row maxima and sums; ``targets``, made
+    on first use, holds a block of targets that are not column-major floats (a compact
+    indicator, or C-ordered values); ``rows_index`` is ``0, 1, ...``, to find each row's
+    label (:func:`label_positions`). Per layer, ``gradient_terms`` receive one block's
+    gradient terms (see :func:`add_gradient`). With ``gradient=False`` (predictions)
+    the output layer's buffers are made on first use, by :meth:`scratch`.
     """
 
     def __init__(self, layer_sizes, rows, dtype, *, gradient=True):
@@ -193,9 +308,13 @@ class Buffers:
         self.top_mask = ColumnMajor(rows, widths[-1], bool) if gradient else None
         self.output_delta = ColumnMajor(rows, widths[-1], dtype) if gradient else None
         self.row_stats = np.empty((2, rows), dtype) if gradient else None
+        self.rows, self.n_outputs, self.dtype = int(rows), int(layer_sizes[-1]), dtype
+        self.targets = None
+        self.rows_index = np.arange(rows) if gradient else None
         # for the intercepts (affine) and the column sums over rows (add_gradient)
         self.ones = np.ones(rows, dtype)
         self._views = {}  # see blocks()
+        self._scratch = {}  # see scratch()
         self.gradient_terms = (
             [(np.empty((w, h), dtype), np.empty(w, dtype))
              for h, w in zip(layer_sizes[:-1], layer_sizes[1:])] if gradient else None)
@@ -214,13 +333,45 @@ class Buffers:
             )
         return views
 
+    def target_block(self, Y):
+        """The block of targets `Y` as column-major values of the computation dtype: `Y`
+        itself if it is, else a copy in the buffer ``targets``; unit labels (1-D) spread
+        into their 0/1 matrix there."""
+        if Y.ndim == 2 and Y.dtype == self.dtype and Y.flags.f_contiguous:
+            return Y
+        if self.targets is None:
+            self.targets = ColumnMajor(self.rows, self.n_outputs, self.dtype)
+        block = self.targets.block(Y.shape[0])
+        if Y.ndim == 1:
+            units = np.arange(self.n_outputs, dtype=Y.dtype)
+            np.equal(Y[:, None], units, out=block, casting="unsafe")
+        else:
+            np.copyto(block, Y)
+        return block
+
+    def scratch(self, name, m, k, dtype, order="F"):
+        """A buffer of this thread's own for up to ``rows`` rows of `k` columns, made on
+        first use and reused: its first `m` rows, column-major (``order="F"``) or
+        row-major."""
+        key = (name, int(k), np.dtype(dtype), order)
+        flat = self._scratch.get(key)
+        if flat is None:
+            flat = self._scratch[key] = np.empty(self.rows * int(k), dtype)
+        if order == "F":
+            return flat[:m * k].reshape(k, m).T
+        return flat[:m * k].reshape(m, k)
+
     def arrays(self):
         """Every buffer, to account for memory."""
         layers = (*self.pre_activations, *self.derivatives, *self.deltas)
         output = ([] if self.output_delta is None
-                  else [self.top_mask.flat, self.output_delta.flat, self.row_stats])
+                  else [self.top_mask.flat, self.output_delta.flat, self.row_stats,
+                        self.rows_index])
+        if self.targets is not None:
+            output.append(self.targets.flat)
         terms = [a for pair in self.gradient_terms or () for a in pair]
-        return [b.flat for b in layers] + [self.ones] + output + terms
+        return ([b.flat for b in layers] + [self.ones] + output + terms
+                + list(self._scratch.values()))
 
 
 # ----------------------------------------------------------------------------------------
@@ -333,11 +484,31 @@ def _block_cost(terms, sample_weight):
     return float(np.dot(terms.sum(axis=1, dtype=np.float64), sample_weight))
 
 
+def label_positions(units, n_rows, rows_index):
+    """Where each row's label is in a column-major ``(n_rows, k)`` block read flat: the
+    positions ``unit * n_rows + row`` of the rows that have a unit (``units >= 0``, see
+    :mod:`sklearn_bp._targets`). `rows_index` holds ``0, 1, ...`` (at least `n_rows`)."""
+    positions = units.astype(np.intp)
+    positions *= n_rows
+    positions += rows_index[:n_rows]
+    if units.size and units.min() < 0:  # a row without a unit (one logistic unit)
+        positions = positions[units >= 0]
+    return positions
+
+
 def output_cost_delta(Z, Y, delta, scratch, scratch2, top_mask, row_stats,
-                      sample_weight, output_activation):
+                      sample_weight, output_activation, positions=None):
     """Block cost ``sum_i s_i c_i`` (C2)-(C5), returned, and the output delta ``delta =
     s * (A_L - Y)`` (B1), from the logits ``Z``; ``Z``, `scratch`, `scratch2`,
-    `top_mask` and `row_stats` may be overwritten (the block's :class:`Buffers`)."""
+    `top_mask` and `row_stats` may be overwritten (the block's :class:`Buffers`).
+
+    ``Y`` is the targets' matrix, or, for logistic and softmax outputs, None with
+    `positions` the flat positions of the 1s of ``Y`` in a column-major block
+    (:func:`label_positions`): the work then takes one row's label where ``Y`` would
+    take a whole row, the same numbers but for the order in which the softmax cost adds
+    up its ``y (z - m)`` terms (one per row instead of all of ``Y``'s, zeros included).
+    """
+    labels = Y is None
     if output_activation == "identity":
         residual = np.subtract(Z, Y, out=delta)  # D = z - y                  (B1)
         squares = np.multiply(residual, residual, out=scratch)
@@ -351,7 +522,11 @@ def output_cost_delta(Z, Y, delta, scratch, scratch2, top_mask, row_stats,
         # The bracket first: for y in {0, 1} it is exactly 0 or |z|, so the small
         # log1p term is never added to z and subtracted again.
         bracket = np.maximum(Z, 0.0, out=scratch)
-        bracket -= np.multiply(Y, Z, out=delta)
+        if labels:  # y = 1 at the label only, where the bracket is max(z, 0) - z
+            flat_bracket = bracket.T.reshape(-1)
+            flat_bracket[positions] -= Z.T.reshape(-1)[positions]
+        else:
+            bracket -= np.multiply(Y, Z, out=delta)
         terms = np.log1p(t, out=delta)
         terms += bracket
         cost = _block_cost(terms, sample_weight)
@@ -362,18 +537,28 @@ def output_cost_delta(Z, Y, delta, scratch, scratch2, top_mask, row_stats,
         u = np.divide(t, one_plus_t, out=scratch2)  # <= 1/2
         nonnegative = np.signbit(Z, out=top_mask)  # z < 0, and -0.0 with it ...
         np.logical_not(nonnegative, out=nonnegative)  # ... so that -0.0 counts as < 0
-        np.subtract(nonnegative, Y, out=delta)
         signed_u = np.copysign(u, Z, out=scratch2)
-        delta -= signed_u
+        if labels:  # [z >= 0] - u' where y = 0; ([z >= 0] - 1) - u' at the label
+            np.subtract(nonnegative, signed_u, out=delta)
+            at_label = nonnegative.T.reshape(-1)[positions] - 1.0
+            at_label -= signed_u.T.reshape(-1)[positions]
+            delta.T.reshape(-1)[positions] = at_label
+        else:
+            np.subtract(nonnegative, Y, out=delta)
+            delta -= signed_u
     else:
         # c_i = log1p(r) - sum_k y_k (z_k - m),  r = sum_{k != top} e^{z_k - m}    (C3)
         # Unit by unit: the transposes are C-contiguous, one row per output unit.
         n = Z.shape[0]
         top, rest = row_stats[0, :n], row_stats[1, :n]
         shifted_t = Z.T  # becomes z - m
-        exp_t = exp_but_top(shifted_t, delta.T, top_mask.T, top, rest)  # e^{z-m}, 0 at top
+        exp_t = exp_but_top(shifted_t, delta.T, top_mask.T, top, rest,
+                            keep_top=True)  # e^{z - m}, 1 at the top
         log1p_rest = np.log1p(rest, out=top)
-        y_shifted = np.multiply(Y, Z, out=scratch)  # y (z - m), at most 0
+        if labels:  # sum_k y_k (z_k - m) = z_label - m, gathered
+            y_shifted = shifted_t.reshape(-1)[positions][:, None]
+        else:
+            y_shifted = np.multiply(Y, Z, out=scratch)  # y (z - m), at most 0
         if sample_weight is None:
             cost = (float(log1p_rest.sum(dtype=np.float64))
                     - float(y_shifted.sum(dtype=np.float64)))
@@ -382,10 +567,15 @@ def output_cost_delta(Z, Y, delta, scratch, scratch2, top_mask, row_stats,
                 y_shifted, sample_weight)
         # D = softmax(z) - y = ((e - y) - y r) / (1 + r), with e = 1 at the top unit,
         # where it is ((1 - y) - y r) / (1 + r): no cancellation for y = 1.   (B1)
-        y_t = Y.T
-        y_minus_top = np.subtract(y_t, top_mask.T, out=scratch.T)
-        exp_t -= y_minus_top  # e - y, with e = 1 at the top (where exp_t held 0)
-        exp_t -= np.multiply(y_t, rest, out=scratch.T)
+        if labels:  # e where y = 0, and ((e - 1) - r) at the label
+            flat_exp = exp_t.reshape(-1)
+            at_label = flat_exp[positions] - 1.0
+            at_label -= rest
+            flat_exp[positions] = at_label
+        else:
+            y_t = Y.T
+            exp_t -= y_t  # e - y
+            exp_t -= np.multiply(y_t, rest, out=scratch.T)
         inverse = np.reciprocal(np.add(rest, 1.0, out=top), out=top)  # 1 / (1 + r)
         exp_t *= inverse
     if sample_weight is not None:
@@ -443,10 +633,17 @@ def accumulate(coefs, intercepts, X, Y, sample_weight, sums, buffers, activation
     """One block of rows: returns ``sum_i s_i c_i`` and adds ``(s * D_{l+1})^T A_l`` and
     ``sum_i s_i D_{l+1,i}`` to ``sums[l]``, a pair of arrays (the unnormalised sums of
     (C1), (G1) transposed, (G2)), or writes them there for the `first` block of a
-    partial sum. `buffers` are one thread's :class:`Buffers`; `ger` as in
-    :func:`affine`."""
+    partial sum. `Y` is the block's targets in a form of :mod:`sklearn_bp._targets`
+    (unit labels, a compact indicator or values); `buffers` are one thread's
+    :class:`Buffers`; `ger` as in :func:`affine`."""
     n_layers = len(coefs)
-    pre_activations, derivatives, deltas, top_mask, delta = buffers.blocks(X.shape[0])
+    m = X.shape[0]
+    pre_activations, derivatives, deltas, top_mask, delta = buffers.blocks(m)
+    if Y.ndim == 1 and (output_activation == "softmax"
+                        or coefs[-1].shape[1] >= LOGISTIC_GATHER_MIN_UNITS):
+        positions, Y = label_positions(Y, m, buffers.rows_index), None  # where the 1s are
+    else:
+        positions, Y = None, buffers.target_block(Y)
 
     activations = [X]  # (F1), (F2)
     for l in range(n_layers):
@@ -458,7 +655,7 @@ def accumulate(coefs, intercepts, X, Y, sample_weight, sums, buffers, activation
     block_cost = output_cost_delta(  # (C2)-(C5), (B1)
         pre_activations[-1], Y, delta, derivatives[-1], deltas[-1], top_mask,
         buffers.row_stats,
-        sample_weight, output_activation,
+        sample_weight, output_activation, positions,
     )
     for l in range(n_layers - 1, -1, -1):
         # (G1), (G2) for layer l, while delta = s * D_{l+1} is in cache

@@ -153,7 +153,13 @@ class NetworkLoss:
 
     def prepare(self, X, Y=None, sample_weight=None):
         """`X`, `Y` and `sample_weight` in the computation dtype (CSR for sparse `X`),
-        with their shapes checked against the layer sizes."""
+        with their shapes checked against the layer sizes.
+
+        `Y`, the targets, takes one of the forms of :mod:`sklearn_bp._targets`, kept as
+        it is (no copy): unit labels (a 1-D integer array, for logistic and softmax
+        outputs) or a compact indicator (a 2-D bool array); any other `Y` is the
+        ``(n_samples, n_outputs)`` matrix of the equations, in the computation dtype.
+        """
         X = _as_float_matrix(X, self.dtype)
         n_samples = X.shape[0]
         if X.ndim != 2 or X.shape[1] != self.layer_sizes[0]:
@@ -163,15 +169,36 @@ class NetworkLoss:
                 f"{self.layer_sizes[0]})."
             )
         if Y is not None:
-            Y = np.asarray(Y, dtype=self.dtype)
-            if Y.ndim != 2 or Y.shape != (n_samples, self.layer_sizes[-1]):
-                raise ValueError(
-                    f"Y has shape {Y.shape}, expected (n_samples, n_outputs) = "
-                    f"({n_samples}, {self.layer_sizes[-1]})."
-                )
+            Y = self._prepare_targets(Y, n_samples)
         if sample_weight is not None:
             sample_weight = np.asarray(sample_weight, dtype=self.dtype)
         return X, Y, sample_weight
+
+    def _prepare_targets(self, Y, n_samples):
+        Y = np.asarray(Y)
+        n_outputs = self.layer_sizes[-1]
+        if Y.ndim == 1 and Y.dtype.kind in "iu":  # unit labels
+            if self.output_activation not in ("logistic", "softmax"):
+                raise ValueError(
+                    f"Unit labels (a 1-D integer Y) describe classes, but the output "
+                    f"layer is {self.output_activation!r}; give Y of shape (n_samples, "
+                    f"{n_outputs}).")
+            lowest = -1 if self.output_activation == "logistic" else 0
+            if Y.shape[0] != n_samples or (Y.size and not (
+                    lowest <= Y.min() and Y.max() < n_outputs)):
+                raise ValueError(
+                    f"Unit labels must be one integer in [{lowest}, {n_outputs}) per row "
+                    f"of X ({n_samples}); got {Y.shape[0]} of them"
+                    + (f" from {Y.min()} to {Y.max()}." if Y.size else "."))
+            return Y
+        if not (Y.ndim == 2 and Y.dtype == bool):  # a compact indicator stays compact
+            Y = Y.astype(self.dtype, copy=False)
+        if Y.ndim != 2 or Y.shape != (n_samples, n_outputs):
+            raise ValueError(
+                f"Y has shape {Y.shape}, expected (n_samples, n_outputs) = "
+                f"({n_samples}, {n_outputs})."
+            )
+        return Y
 
     def plan(self, X, *, n_sums=1, n_threads=1, block_size=None):
         """``(rows, n_sums, n_threads)``: rows per block, partial sums and threads for an
@@ -271,7 +298,8 @@ class NetworkLoss:
 
     def objective(self, X, Y, sample_weight=None):
         """The objective on these rows, evaluated as fast as this machine allows: an
-        :class:`Objective` (use it as a context manager around the minimisation)."""
+        :class:`Objective` (use it as a context manager around the minimisation). `Y`
+        in a form of :meth:`prepare`, kept as it is."""
         return RowObjective(self, X, Y, sample_weight)
 
     # ------------------------------------------------------------------------------------
@@ -282,19 +310,26 @@ class NetworkLoss:
         """Threads that a forward pass on `X` pays for, within the caller's BLAS budget."""
         return _threads.default_n_threads(X, self.layer_sizes, gradient=False)
 
-    def forward(self, coefs, intercepts, X, *, n_threads=None, block_size=None):
-        """Output logits ``Z_L`` by (F1)-(F2), in row blocks of bounded memory.
+    def forward(self, coefs, intercepts, X, *, n_threads=None, block_size=None,
+                output=None):
+        """Output logits ``Z_L`` by (F1)-(F2), in row blocks of bounded memory, or what
+        `output` keeps of them.
 
         `n_threads` threads of our own over the row blocks, each writing its own rows of
         the result, which therefore does not depend on them; None: as many as the work
         pays for, within the caller's BLAS budget (:meth:`forward_threads`). BLAS is held
-        at one thread meanwhile.
+        at one thread meanwhile. `output`, a :class:`BlockOutput`, turns each block's
+        logits into its rows of the result (probabilities, labels) while they are in
+        cache: the logits of all the rows never exist at once.
         """
         X = _as_float_matrix(X, self.dtype)
         coefs = [np.asarray(W, dtype=self.dtype) for W in coefs]
         intercepts = [np.asarray(b, dtype=self.dtype) for b in intercepts]
         n_samples = X.shape[0]
-        out = np.empty((n_samples, self.layer_sizes[-1]), self.dtype)
+        if output is None:
+            out = np.empty((n_samples, self.layer_sizes[-1]), self.dtype)
+        else:
+            out = np.empty((n_samples, *output.columns), output.dtype)
         if n_samples == 0:
             return out
         if n_threads is None:
@@ -309,13 +344,17 @@ class NetworkLoss:
         # BLAS at one thread, on one thread of ours too: the result is then the same
         # whatever the BLAS setting (and whatever runs in other threads meanwhile).
         with _threads.single_threaded_blas():
-            return self._forward(coefs, intercepts, X, out, rows, n_threads)
+            return self._forward(coefs, intercepts, X, out, rows, n_threads, output)
 
-    def _forward(self, coefs, intercepts, X, out, rows, n_threads):
+    def _forward(self, coefs, intercepts, X, out, rows, n_threads, output=None):
         n_samples = X.shape[0]
         ger = _threads.blas_single_threaded()
         errstate = dict(np.geterr(), under="ignore")
         layer_sizes, activation = self.layer_sizes, self.activation
+        n_outputs = layer_sizes[-1]
+        # the logits straight into the result's rows, when the output works there
+        in_place = output is None or (output.in_place and out.dtype == self.dtype
+                                      and out.shape[1:] == (n_outputs,))
 
         def blocks(j):
             """Thread j's share: blocks j, j + n_threads, ..., with buffers of its own."""
@@ -323,8 +362,14 @@ class NetworkLoss:
             with np.errstate(**errstate):
                 for start in range(j * rows, n_samples, n_threads * rows):
                     stop = min(start + rows, n_samples)
-                    _kernel.forward_block(coefs, intercepts, X[start:stop],
-                                          out[start:stop], buffers, activation, ger)
+                    result = out[start:stop]
+                    Z = (result if in_place else  # row-major, as the result
+                         buffers.scratch("logits", stop - start, n_outputs, self.dtype,
+                                         order="C"))
+                    _kernel.forward_block(coefs, intercepts, X[start:stop], Z, buffers,
+                                          activation, ger)
+                    if output is not None:
+                        output.write(Z, result, buffers)
 
         if n_threads == 1:
             blocks(0)
@@ -333,6 +378,22 @@ class NetworkLoss:
                                     thread_name_prefix="sklearn_bp") as pool:
                 _threads.in_threads(blocks, n_threads, lambda: pool)
         return out
+
+
+class BlockOutput:
+    """What a forward pass (:meth:`NetworkLoss.forward`) keeps of each block's logits.
+
+    The result has shape ``(n_samples, *columns)`` and dtype `dtype`; ``write(Z, out,
+    buffers)`` writes one block's rows ``out`` of it from the block's logits ``Z``
+    (row-major, in the computation dtype; scratch that it may overwrite), with the
+    thread's :class:`~sklearn_bp._kernel.Buffers` for scratch of its own. With
+    `in_place`, and a result of the logits' dtype and shape, the logits are computed in
+    the result's rows and ``write(out, out, buffers)`` transforms them there.
+    """
+
+    def __init__(self, write, columns=(), dtype=np.float64, in_place=False):
+        self.write, self.columns = write, tuple(columns)
+        self.dtype, self.in_place = np.dtype(dtype), in_place
 
 
 def weight_sum(X, sample_weight):
@@ -399,14 +460,14 @@ class RowObjective(Objective):
             # first layer's product faster.
             X = np.asfortranarray(X)
         self.X, self.sample_weight = X, sample_weight
-        self.Y = np.asfortranarray(Y)  # the layout of the kernel's buffers
+        self.targets = Y  # as given: the kernel reads them block by block
         self.workspace = None
 
     def partial_sums(self, theta):
         if self.workspace is None:
             self.workspace = Workspace(self.loss.layer_sizes, self.rows, self.loss.dtype,
                                        n_threads=self.n_threads, n_sums=self.n_sums)
-        return [self.loss._blocked_sums(theta, self.X, self.Y, self.sample_weight,
+        return [self.loss._blocked_sums(theta, self.X, self.targets, self.sample_weight,
                                         self.workspace, self.rows, self.n_sums,
                                         self.n_threads)]
 

@@ -18,6 +18,7 @@ from sklearn.metrics import r2_score
 from sklearn.model_selection import train_test_split
 
 from . import backprop
+from ._loss import BlockOutput
 
 try:  # scikit-learn >= 1.9
     from sklearn.callback import CallbackSupportMixin
@@ -130,20 +131,21 @@ class ValidationScore:
     """Accuracy of the network ``theta`` on the held-out rows, as :meth:`score` gives it.
 
     Binary and multiclass targets: weighted fraction of rows whose predicted class is
-    right; multilabel targets: of rows whose labels are all right. The forward passes
-    are the loss object's (`loss`), with as many threads as predictions take, within
-    the caller's BLAS budget read now: the fit holds BLAS at one thread while it scores.
+    right; multilabel targets: of rows whose labels are all right. `targets` are those
+    of the fit (unit labels or a compact indicator, see :mod:`sklearn_bp._targets`). The
+    forward passes are the loss object's (`loss`), with as many threads as predictions
+    take, within the caller's BLAS budget read now: the fit holds BLAS at one thread
+    while it scores.
     """
 
-    def __init__(self, loss, X, Y, sample_weight, multilabel):
+    def __init__(self, loss, X, targets, sample_weight):
         check_validation_weights(sample_weight)
         self.loss, self.X, self.sample_weight = loss, X, sample_weight
-        self.multilabel = multilabel
-        self.Y = Y > 0.5
+        self.targets = targets
         self.n_threads = loss.forward_threads(X)
 
     def __call__(self, theta):
-        correct = correct_rows(self.loss, theta, self.X, self.Y, self.multilabel,
+        correct = correct_rows(self.loss, theta, self.X, self.targets,
                                n_threads=self.n_threads)
         return float(np.average(correct, weights=self.sample_weight))
 
@@ -194,16 +196,52 @@ def check_validation_weights(sample_weight):
         )
 
 
-def correct_rows(loss, theta, X, Y, multilabel, n_threads=1):
-    """Which rows of `X` the network ``theta`` predicts right; `Y` is the boolean
-    indicator matrix, `loss` the network's loss object."""
+def correct_rows(loss, theta, X, targets, n_threads=1):
+    """Which rows of `X` the network ``theta`` predicts right; `targets` are unit labels
+    or a compact indicator (:mod:`sklearn_bp._targets`), `loss` the network's loss
+    object. The predictions are made block by block (:data:`PREDICTED`): no logits of
+    all the rows."""
     coefs, intercepts = backprop.unpack(theta.astype(loss.dtype), loss.layer_sizes)
-    Z = loss.forward(coefs, intercepts, X, n_threads=n_threads)
-    if Z.shape[1] == 1:  # binary, one logistic unit
-        return (Z[:, 0] > 0) == Y[:, 0]
-    if multilabel:
-        return np.all((Z > 0) == Y, axis=1)
-    return np.argmax(Z, axis=1) == np.argmax(Y, axis=1)
+    if targets.ndim == 2:  # multilabel: every label right
+        predicted = loss.forward(coefs, intercepts, X, n_threads=n_threads,
+                                 output=predicted_labels(targets.shape[1]))
+        return np.all(predicted == targets, axis=1)
+    predicted = loss.forward(coefs, intercepts, X, n_threads=n_threads, output=PREDICTED)
+    return predicted == targets
+
+
+# ----------------------------------------------------------------------------------------
+# What predictions keep of each block's logits (see _loss.BlockOutput)
+# ----------------------------------------------------------------------------------------
+
+
+def _predicted_units(Z, out, buffers):
+    if Z.shape[1] == 1:  # one logistic unit: unit 0 where z > 0, else -1 (none)
+        np.greater(Z[:, 0], 0.0, out=out, casting="unsafe")
+        out -= 1
+    else:
+        np.argmax(Z, axis=1, out=out)
+
+
+#: The predicted unit of each row, as unit labels (:mod:`sklearn_bp._targets`): the
+#: largest logit's, or for one logistic unit 0 where its logit is positive, -1 elsewhere.
+PREDICTED = BlockOutput(_predicted_units, dtype=np.intp)
+
+
+def predicted_labels(n_labels):
+    """The multilabel predictions, ``Z > 0``, as a bool matrix."""
+    return BlockOutput(lambda Z, out, buffers: np.greater(Z, 0.0, out=out),
+                       columns=(n_labels,), dtype=bool)
+
+
+def _copy(Z, out, buffers):
+    if Z is not out:
+        np.copyto(out, Z)
+
+
+def logits_output(n_outputs):
+    """The logits themselves, in float64 (converted block by block from float32)."""
+    return BlockOutput(_copy, columns=(n_outputs,), in_place=True)
 
 
 # ----------------------------------------------------------------------------------------

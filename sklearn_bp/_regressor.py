@@ -13,6 +13,7 @@ from sklearn.utils.validation import (
 
 from . import _monitor, _targets
 from ._base import BaseBackprop, reject_dask_collections, training_rows
+from ._loss import BlockOutput
 from ._monitor import MAX_FUN_DEFAULT
 
 #: The output layer (F3) of each loss: its canonical link's inverse.
@@ -270,5 +271,10 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
             to a 1-D `y`. Positive for ``loss="poisson"``.
         """
         check_is_fitted(self)
-        prediction = _monitor.output_of(self._logits(X), self.out_activation_)
+        output = None  # the logits themselves, for identity outputs
+        if self.out_activation_ == "exp":  # e^z, block by block, in float64
+            output = BlockOutput(lambda Z, out, buffers: np.exp(Z, out=out,
+                                                                dtype=np.float64),
+                                 columns=(self.n_outputs_,), in_place=True)
+        prediction = self._logits(X, output)
         return prediction.ravel() if self._y_ndim == 1 else prediction

@@ -96,7 +96,13 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import xlogy
 
-from ._kernel import exp_but_top, exp_neg_abs, work_dtype
+from ._kernel import (
+    ROW_SOFTMAX_MIN_UNITS,
+    exp_neg_abs,
+    log_softmax_into,
+    softmax_into,
+    work_dtype,
+)
 
 __all__ = [
     "ACTIVATIONS",
@@ -274,18 +280,20 @@ def log_softmax(z):
     [[-0.6931, -0.6931], [0.0, -800.0]]
     """
     z = np.atleast_2d(np.asarray(z))
-    shifted = z.T.astype(work_dtype(z), order="C")  # one row per unit
-    n = shifted.shape[1]
-    top, r = np.empty(n, shifted.dtype), np.empty(n, shifted.dtype)
-    exp_but_top(shifted, np.empty_like(shifted), np.empty(shifted.shape, bool), top, r)
-    return np.subtract(shifted.T, np.log1p(r)[:, None], order="C")
+    out = np.empty(z.shape, work_dtype(z))
+    # unit by unit in column-major scratch for few units, row by row for many
+    order = "F" if z.shape[1] < ROW_SOFTMAX_MIN_UNITS else "C"
+    units = np.empty(z.shape, out.dtype, order="F") if order == "F" else None
+    return log_softmax_into(z, out, np.empty(z.shape, out.dtype, order=order),
+                            np.empty(z.shape, bool, order=order), units)
 
 
 def softmax(z):
     """Row-wise ``e^{z_k} / sum_j e^{z_j}`` (F3), without overflow.
 
     The same function as ``scipy.special.softmax(z, axis=1)``, computed unit by unit
-    (faster for the few columns of a network's output, see benchmarks/levers.rst).
+    for few columns (faster for a network's usual outputs) and row by row for many (see
+    benchmarks/levers.rst).
 
     Parameters
     ----------
@@ -304,13 +312,12 @@ def softmax(z):
     [[0.5, 0.5], [1.0, 0.0]]
     """
     z = np.atleast_2d(np.asarray(z))
-    # One C-contiguous row per unit: the maximum and the sum over units become
-    # elementwise operations on whole rows.
-    e = z.T.astype(work_dtype(z), order="C")
-    e -= np.maximum.reduce(e, axis=0)
-    np.exp(e, out=e)
-    e /= np.add.reduce(e, axis=0)
-    return np.ascontiguousarray(e.T)
+    out = np.empty(z.shape, work_dtype(z))
+    # For few units, one C-contiguous row per unit in the scratch: the maximum and the
+    # sum over units become elementwise operations on whole rows.
+    units = (np.empty(z.shape, out.dtype, order="F")
+             if z.shape[1] < ROW_SOFTMAX_MIN_UNITS else None)
+    return softmax_into(z, out, units)
 
 
 # g and g' for (F2), (B2), by activation, as the reference implementation uses them

@@ -126,47 +126,46 @@ def _labels_and_weights(block, labels):
     return block[1] if labels else None, block[2]
 
 
-def _targets_of(y, targets):
-    """The targets matrix ``Y`` of a block's `y`, encoded as the in-process estimator
-    encodes all of y; `targets` is ``(y_type, output_activation, classes)`` of all of y
+def _targets_of(y, targets, dtype=np.float64):
+    """The targets of a block's `y` as the loss object fits them, encoded as the
+    in-process estimator encodes all of y: unit labels or a compact indicator for class
+    labels (:func:`sklearn_bp._targets.encode`), the matrix of values in `dtype` for
+    regression. `targets` is ``(y_type, output_activation, classes)`` of all of y
     (``y_type`` "continuous" for regression)."""
     y_type, output_activation, classes = targets
     if y_type == "continuous":
-        return y.reshape(y.shape[0], -1).astype(np.float64, copy=False)
-    return _targets.indicator_matrix(y, y_type, output_activation, classes)[1]
+        return y.reshape(y.shape[0], -1).astype(dtype, copy=False)
+    return _targets.encode(y, y_type, output_activation, classes)[1]
 
 
 def _encode_block(block, held, targets, dtype, per_class=None):
-    """The block's targets matrix ``Y`` (:func:`_targets_of`) and its sample weights
-    times the weights of their classes (`per_class`, in the order of the classes), as
+    """The block's targets (:func:`_targets_of`) and its sample weights times the
+    weights of their classes (`per_class`, in the order of the classes), as
     ``BackpropClassifier.fit`` multiplies them in. The rows `held` out for early
     stopping are left out."""
     if held is not None:
         block = _rows(block, ~held)
     X, y, sample_weight = block
-    Y = _targets_of(y, targets)
+    Y = _targets_of(y, targets, dtype)
     if per_class is not None:
         classes = targets[2]
         weights = np.ones(y.shape[0]) if sample_weight is None else sample_weight
         sample_weight = weights * per_class[np.searchsorted(classes, y)]
-    # Y column-major, the layout of the kernel's buffers
-    return X.astype(dtype, copy=False), np.asfortranarray(Y, dtype=dtype), sample_weight
+    return X.astype(dtype, copy=False), Y, sample_weight
 
 
 def _held_out_block(block, held, targets, dtype):
-    """The rows `held` out for early stopping, as ``(X, Y, sample_weight)``, with ``Y``
-    boolean for class labels (`targets` as in :func:`_targets_of`)."""
+    """The rows `held` out for early stopping, as ``(X, Y, sample_weight)`` (`targets`
+    as in :func:`_targets_of`)."""
     X, y, sample_weight = _rows(block, held)
-    Y = _targets_of(y, targets)
-    return X.astype(dtype, copy=False), Y if targets[0] == "continuous" else Y > 0.5, \
-        sample_weight
+    return X.astype(dtype, copy=False), _targets_of(y, targets), sample_weight
 
 
-def _block_correct(block, theta, loss, multilabel):
+def _block_correct(block, theta, loss):
     """``(sum of the weights of the rows predicted right, sum of the weights)``; counts
     without weights, so that their ratio is the in-process accuracy exactly."""
     X, Y, sample_weight = block
-    correct = _monitor.correct_rows(loss, theta, X, Y, multilabel)
+    correct = _monitor.correct_rows(loss, theta, X, Y)
     if sample_weight is None:
         return int(np.count_nonzero(correct)), correct.shape[0]
     return float(np.dot(correct, sample_weight)), float(np.sum(sample_weight))
@@ -267,14 +266,13 @@ class _BlockAccuracy:
 
     def __init__(self, loss, blocks):
         self.loss, self.client, self.held_out = loss, blocks.client, blocks.held_out
-        self.multilabel = blocks.y_type == "multilabel-indicator"
 
     def __call__(self, theta):
         client = self.client
         theta_future = client.scatter(theta, broadcast=True, hash=False)
         parts = client.gather(client.map(
             _block_correct, self.held_out, theta=theta_future, loss=self.loss,
-            multilabel=self.multilabel, pure=False,
+            pure=False,
         ))
         return float(sum(p[0] for p in parts) / sum(p[1] for p in parts))
 
@@ -894,9 +892,9 @@ class DaskBackpropClassifier(_DaskFit, BackpropClassifier):
         else:
             distinct = np.unique(np.concatenate(labels))
         check_classification_targets(distinct)
-        y_type, classes, Y_distinct = self._targets(distinct)
+        y_type, classes, _, n_outputs = self._targets(distinct)
         fitted = {"classes_": classes, "_y_type": y_type}
-        return y_type, classes, Y_distinct.shape[1], fitted
+        return y_type, classes, n_outputs, fitted
 
     def _held_out_score(self, loss, blocks):
         return _BlockAccuracy(loss, blocks)

@@ -17,7 +17,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from sklearn_bp import BackpropClassifier, _kernel, _threads
+from sklearn_bp import BackpropClassifier, _kernel, _targets, _threads, backprop
 from sklearn_bp._loss import NetworkLoss
 from sklearn_bp.backprop import cost_and_gradient, pack
 from test_loss import fit_data
@@ -101,7 +101,9 @@ def test_multiclass_logistic_proba_where_every_sigmoid_underflows(monkeypatch):
     model = _quiet_fit(BackpropClassifier(hidden_layer_sizes=(3,), max_iter=5,
                                           random_state=0), X, y)
     Z = np.array([[-1000.0, -1001.0, -1002.0], [40.0, 0.0, -800.0]])
-    monkeypatch.setattr(model, "_logits", lambda X: Z)
+    # these logits for the two rows, as the forward pass's one block gives them
+    monkeypatch.setattr(_kernel, "forward_block",
+                        lambda coefs, intercepts, X, out, *args: np.copyto(out, Z))
     proba = model.predict_proba(X[:2])
     # sigma(z) is e^z to double precision below z = -37; the first row's sigmoids all
     # underflow to 0, but their ratios do not.
@@ -118,13 +120,20 @@ def test_multiclass_logistic_proba_where_every_sigmoid_underflows(monkeypatch):
     np.array([[1, 0, 1], [0, 0, 1]]),
 ])
 def test_targets_are_encoded_as_label_binarizer_does(y):
-    """The indicator matrix Y and classes_ (F3's targets): LabelBinarizer, the oracle."""
+    """The targets the loss object fits (one small integer a row, or a bool matrix for
+    multilabel y) are those of the indicator matrix Y of F3's targets, and classes_ too:
+    LabelBinarizer, the oracle."""
     from sklearn.preprocessing import LabelBinarizer
 
-    _, classes, Y = BackpropClassifier()._targets(y)
+    _, classes, targets, n_outputs = BackpropClassifier()._targets(y)
     binarizer = LabelBinarizer().fit(y)
     np.testing.assert_array_equal(classes, binarizer.classes_)
-    np.testing.assert_array_equal(Y, binarizer.transform(y))
+    expected = binarizer.transform(y)
+    assert n_outputs == expected.shape[1]
+    np.testing.assert_array_equal(_targets.indicator(targets, n_outputs), expected)
+    # compact: one signed byte a row for single labels, a bool a label for multilabel
+    assert targets.dtype == (bool if y.ndim == 2 else np.int8)
+    assert targets.shape == (y.shape if y.ndim == 2 else (y.shape[0],))
 
 
 _MULTILABEL = np.array([[1, 0, 1], [0, 0, 1], [1, 1, 0], [0, 1, 1], [0, 0, 0], [1, 0, 0]])
@@ -456,9 +465,9 @@ def _record_forward_threads(monkeypatch):
     calls = []
     run = NetworkLoss._forward
 
-    def recorded(self, coefs, intercepts, X, out, rows, n_threads):
+    def recorded(self, coefs, intercepts, X, out, rows, n_threads, output=None):
         calls.append((n_threads, _threads.blas_single_threaded()))
-        return run(self, coefs, intercepts, X, out, rows, n_threads)
+        return run(self, coefs, intercepts, X, out, rows, n_threads, output)
 
     monkeypatch.setattr(NetworkLoss, "_forward", recorded)
     return calls
@@ -498,3 +507,123 @@ def test_early_stopping_scores_with_the_threads_of_predictions(monkeypatch):
         assert calls == [(n_threads, True)] * fits[n_threads].n_iter_
     assert fits[3].validation_scores_ == fits[1].validation_scores_
     np.testing.assert_array_equal(fits[3].coefs_[0], fits[1].coefs_[0])
+
+
+# ----------------------------------------------------------------------------------------
+# Many classes (issue 20): no n x k float array in a fit, predictions block by block
+# ----------------------------------------------------------------------------------------
+
+
+def _many_classes(n=60_000, n_features=10, n_classes=100, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, n_features))
+    return X, rng.integers(0, n_classes, n)
+
+
+def _traced_peak(call):
+    """``(peak bytes traced during call(), its result)``."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        before = tracemalloc.get_traced_memory()[0]
+        result = call()
+        return tracemalloc.get_traced_memory()[1] - before, result
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("output_activation", ["softmax", "logistic"])
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_a_fit_allocates_no_n_by_k_float_array(output_activation, early_stopping):
+    """The fit hands the loss object one small integer per row, and the kernel reads
+    them block by block: its traced peak stays under half of one n x k float64 matrix
+    (a third of it with early stopping, which copies X's rows and draws a stratified
+    split; a tenth without); the indicator matrix and its column-major copy of earlier
+    versions took two of them."""
+    X, y = _many_classes()
+    n_by_k = X.shape[0] * 100 * 8  # 46 MiB
+    model = BackpropClassifier(hidden_layer_sizes=(8,), output_activation=output_activation,
+                               early_stopping=early_stopping, max_iter=2, random_state=0)
+    peak, _ = _traced_peak(lambda: _quiet_fit(model, X, y))
+    assert peak < n_by_k / 2
+
+
+def test_multilabel_and_regression_fits_keep_their_targets_compact():
+    """Multilabel targets stay a bool matrix, regression targets the caller's float
+    matrix: no float copy of either in the fit."""
+    from sklearn_bp import BackpropRegressor
+
+    X, _ = _many_classes(n=30_000)
+    rng = np.random.default_rng(1)
+    n_by_k = X.shape[0] * 100 * 8
+    Y = (rng.random((X.shape[0], 100)) < 0.3).astype(np.int8)
+    peak, _ = _traced_peak(lambda: _quiet_fit(BackpropClassifier(
+        hidden_layer_sizes=(8,), max_iter=2, random_state=0), X, Y))
+    assert peak < n_by_k / 2  # the bool matrix is an eighth of it
+    values = rng.standard_normal((X.shape[0], 100))
+    peak, _ = _traced_peak(lambda: _quiet_fit(BackpropRegressor(
+        hidden_layer_sizes=(8,), max_iter=2, random_state=0), X, values))
+    assert peak < n_by_k / 2
+
+
+@pytest.mark.parametrize("output_activation", ["softmax", "logistic"])
+def test_predictions_allocate_their_output_only(output_activation):
+    """predict_proba, predict_log_proba and decision_function allocate their output and
+    a few blocks' scratch; predict one label a row (no probabilities)."""
+    X, y = _many_classes()
+    n_by_k = X.shape[0] * 100 * 8
+    model = _quiet_fit(BackpropClassifier(hidden_layer_sizes=(8,), max_iter=2,
+                                          output_activation=output_activation,
+                                          random_state=0), X, y)
+    for method in ("predict_proba", "predict_log_proba", "decision_function"):
+        peak, result = _traced_peak(lambda: getattr(model, method)(X))
+        assert result.shape == (X.shape[0], 100) and result.dtype == np.float64
+        assert peak - result.nbytes < n_by_k / 8, method
+    peak, result = _traced_peak(lambda: model.predict(X))
+    assert peak < n_by_k / 8
+
+
+@pytest.mark.parametrize("n_classes, output_activation", [
+    (2, "logistic"), (2, "softmax"), (3, "logistic"), (10, "softmax"), (50, "softmax"),
+    (100, "softmax"), (100, "logistic"), ("multilabel", "logistic")])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_blocked_predictions_are_the_functions_of_the_logits(n_classes, output_activation,
+                                                            dtype):
+    """Block by block, in any number of threads, the predictions are the public
+    functions of the whole logits (backprop.softmax, log_softmax, sigmoid, ...) to the
+    bit, and predict is the largest probability's class."""
+    X, y = _many_classes(n=3001, n_classes=2 if n_classes == "multilabel" else n_classes)
+    if n_classes == "multilabel":
+        y = np.column_stack([y, X[:, 0] > 0, X[:, 1] > 0.5]).astype(int)
+    X = X.astype(dtype)
+    model = _quiet_fit(BackpropClassifier(hidden_layer_sizes=(7,), max_iter=3,
+                                          output_activation=output_activation,
+                                          random_state=0), X, y)
+    loss = NetworkLoss(model._layer_sizes(), activation="logistic", dtype=dtype)
+    Z = loss.forward(model.coefs_, model.intercepts_, X).astype(np.float64)
+    if model._y_type == "multilabel-indicator":
+        expected = backprop.sigmoid(Z), backprop.log_sigmoid(Z)
+        labels = (Z > 0).astype(int)
+    elif output_activation == "softmax":
+        expected = backprop.softmax(Z), backprop.log_softmax(Z)
+        labels = model.classes_[np.argmax(Z, axis=1)]
+    elif Z.shape[1] == 1:
+        z = Z[:, 0]
+        expected = (np.column_stack([backprop.sigmoid(-z), backprop.sigmoid(z)]),
+                    np.column_stack([backprop.log_sigmoid(-z), backprop.log_sigmoid(z)]))
+        labels = model.classes_[(z > 0).astype(int)]
+    else:
+        expected = (backprop.softmax(backprop.log_sigmoid(Z)),
+                    backprop.log_softmax(backprop.log_sigmoid(Z)))
+        labels = model.classes_[np.argmax(Z, axis=1)]
+    for limit in (1, 2):
+        with threadpool_limits(limits=limit, user_api="blas"):
+            np.testing.assert_array_equal(model.predict_proba(X), expected[0])
+            np.testing.assert_array_equal(model.predict_log_proba(X), expected[1])
+            np.testing.assert_array_equal(model.predict(X), labels)
+    scores = model.decision_function(X)
+    if model._y_type == "binary":
+        Z = Z[:, 1] - Z[:, 0] if Z.shape[1] == 2 else Z[:, 0]
+    np.testing.assert_array_equal(scores, Z)

@@ -109,6 +109,10 @@ def test_partial_sums_equal_in_process_blocks(client, data, monkeypatch, tree,
         expected_loss += block_loss
         expected_grad += block_grad
     assert len(blocks.futures) == 5
+    # each block holds its labels as one small integer a row (issue 20), not an
+    # indicator matrix
+    _, block_targets, _ = blocks.futures[0].result()
+    assert block_targets.dtype == np.int8 and block_targets.shape == (700,)
     assert blocks.n_features == 12 and blocks.dtype == np.float64
     assert blocks.weight_sum == pytest.approx(sample_weight.sum(), rel=1e-14)
     assert loss_sum == pytest.approx(expected_loss, rel=1e-12)

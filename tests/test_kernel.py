@@ -6,6 +6,8 @@ for the activations 50-digit ``mpmath`` values. Nothing here is timed (timings l
 ``benchmarks/run.py``).
 """
 
+import itertools
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -79,6 +81,98 @@ def test_softmax_ties_and_either_layout_of_Y(output_intercepts, order):
         theta, X, Y, layer_sizes, alpha=0.3, sample_weight=s, output_activation="softmax")
     np.testing.assert_allclose(cost, ref_cost, rtol=1e-13)
     np.testing.assert_allclose(grad, ref_grad, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("output_activation, n_outputs", [
+    ("logistic", 1), ("logistic", 4), ("logistic", 60), ("softmax", 2), ("softmax", 4),
+    ("softmax", 60), ("softmax", 200),
+])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_labels_give_the_numbers_of_the_indicator_matrix(output_activation, n_outputs,
+                                                         weighted, dtype):
+    """A fit's targets, one label per row (issue 20), give the gradient of the indicator
+    matrix to the bit, in every block size and thread count; the logistic cost too, and
+    the softmax cost to rounding (its y (z - m) terms are added one per row). Multilabel
+    rows as a bool matrix give the indicator's numbers to the bit."""
+    layer_sizes = (6, 9, n_outputs)
+    rng = np.random.default_rng(n_outputs)
+    theta, X, _, s = problem(203, layer_sizes, weighted=weighted, dtype=dtype)
+    units = rng.integers(-1 if output_activation == "logistic" else 0, n_outputs, 203)
+    Y = (units[:, None] == np.arange(n_outputs)).astype(dtype)
+    cases = [(Y, units.astype(np.int8 if n_outputs < 128 else np.int16))]
+    if output_activation == "logistic" and n_outputs > 1:  # several labels a row
+        multilabel = (rng.random((203, n_outputs)) < 0.3).astype(dtype)
+        cases.append((multilabel, multilabel.astype(bool)))
+    loss = NetworkLoss(layer_sizes, output_activation=output_activation, alpha=0.1,
+                       dtype=dtype)
+    theta = theta.astype(dtype)
+    for (Y, T), block_size, n_threads in itertools.product(
+            cases, (203, 17, None), (1, 3)):
+        kwargs = dict(block_size=block_size, n_threads=n_threads)
+        cost, grad = loss.loss_gradient(theta, X, Y, s, **kwargs)
+        c, g = loss.loss_gradient(theta, X, T, s, **kwargs)
+        np.testing.assert_array_equal(g, grad, err_msg=f"{kwargs}")
+        if output_activation == "logistic":
+            assert c == cost, kwargs
+        else:
+            np.testing.assert_allclose(c, cost, rtol=1e-15 if dtype == np.float64
+                                       else 1e-6)
+    ref_cost, ref_grad = backprop.reference_cost_and_gradient(
+        theta.astype(np.float64), X.astype(np.float64), Y.astype(np.float64), layer_sizes,
+        alpha=0.1, sample_weight=s, output_activation=output_activation)
+    rtol = 1e-10 if dtype == np.float64 else 2e-4
+    np.testing.assert_allclose(c, ref_cost, rtol=rtol)
+    np.testing.assert_allclose(g, ref_grad, rtol=rtol, atol=rtol * np.abs(ref_grad).max())
+
+
+@pytest.mark.parametrize("output_activation, n_outputs", [
+    ("logistic", 1), ("logistic", 5), ("softmax", 5), ("softmax", 40)])
+def test_gradient_from_labels_matches_central_differences(output_activation, n_outputs):
+    layer_sizes = (3, 4, n_outputs)
+    theta, X, _, s = problem(30, layer_sizes, weighted=True, seed=3)
+    theta *= 0.5
+    rng = np.random.default_rng(3)
+    units = rng.integers(-1 if n_outputs == 1 else 0, n_outputs, 30).astype(np.int8)
+    loss = NetworkLoss(layer_sizes, output_activation=output_activation, alpha=0.2)
+    _, grad = loss.loss_gradient(theta, X, units, s)
+    step = 1e-6
+    numerical = np.empty_like(theta)
+    for i in range(theta.size):
+        e = np.zeros_like(theta)
+        e[i] = step
+        numerical[i] = (loss.loss_gradient(theta + e, X, units, s)[0]
+                        - loss.loss_gradient(theta - e, X, units, s)[0]) / (2 * step)
+    assert np.linalg.norm(numerical - grad) / np.linalg.norm(numerical + grad) < 1e-8
+
+
+@pytest.mark.parametrize("n_outputs", [3, 60])
+def test_softmax_ties_from_labels(n_outputs):
+    """Logits tied for the top count once with labels too, the label on a top or not,
+    whether the top is left out of the sum by a 0 or by a mask (60 units)."""
+    layer_sizes = (5, 7, n_outputs)
+    theta, X, Y, s = problem(23, layer_sizes, "softmax", weighted=True)
+    coefs, intercepts = backprop.unpack(theta, layer_sizes)
+    coefs[-1][...] = 0.0
+    intercepts[-1][...] = -2.0
+    intercepts[-1][:2] = 1.0
+    loss = NetworkLoss(layer_sizes, output_activation="softmax", alpha=0.3)
+    cost, grad = loss.loss_gradient(theta, X, np.argmax(Y, axis=1), s, block_size=10)
+    ref_cost, ref_grad = backprop.reference_cost_and_gradient(
+        theta, X, Y, layer_sizes, alpha=0.3, sample_weight=s, output_activation="softmax")
+    np.testing.assert_allclose(cost, ref_cost, rtol=1e-13)
+    np.testing.assert_allclose(grad, ref_grad, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("output_activation, units, match", [
+    ("softmax", [0, 1, -1], r"\[0, 3\)"), ("logistic", [0, 3, 1], r"\[-1, 3\)"),
+    ("identity", [0, 1, 2], "classes"), ("softmax", [0, 1], "per row"),
+])
+def test_unit_labels_out_of_range_are_refused(output_activation, units, match):
+    loss = NetworkLoss((2, 3, 3), output_activation=output_activation)
+    X = np.zeros((3, 2))
+    with pytest.raises(ValueError, match=match):
+        loss.loss_gradient(np.zeros(loss.n_params), X, np.array(units))
 
 
 def test_saturated_logits_raise_no_floating_point_error_in_any_thread():

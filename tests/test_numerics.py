@@ -78,6 +78,40 @@ def test_softmax_within_a_few_ulp_of_mpmath():
     np.testing.assert_array_equal(softmax(z[0]), p[:1])  # one row
 
 
+@pytest.mark.parametrize("n_classes", [3, 71, 72, 200, 1000])
+def test_softmax_and_log_softmax_of_many_classes_within_a_few_ulp_of_mpmath(n_classes):
+    """Both forms (unit by unit below ROW_SOFTMAX_MIN_UNITS units, row by row from
+    there) against mpmath, with rows of a large spread, ties for the top and a row
+    whose every other unit underflows."""
+    rng = np.random.default_rng(n_classes)
+    z = rng.normal(scale=5.0, size=(6, n_classes))
+    z[1, :2] = z[1].max() + 1.0  # two tied for the top
+    z[2] = -900.0
+    z[2, 0] = 0.0  # e^{-900} = 0: the log-probabilities stay finite
+    p, log_p = softmax(z), backprop.log_softmax(z)
+    assert p.flags.c_contiguous and log_p.flags.c_contiguous
+    with mpmath.workdps(DIGITS):
+        exact_log = []
+        for row in z:
+            m = [mpmath.mpf(float(v)) for v in row]
+            log_sum = mpmath.log(mpmath.fsum(mpmath.exp(v) for v in m))
+            exact_log.append([v - log_sum for v in m])
+        exact = np.array([[float(mpmath.exp(v)) for v in row] for row in exact_log])
+        exact_log = np.array([[float(v) for v in row] for row in exact_log])
+    spread = np.abs(z - z.max(axis=1, keepdims=True))
+    # each e^{z_k - m} carries the rounding of z_k - m; the sum over k units adds up to
+    # log2(k) roundings
+    ulps = 4 + np.log2(n_classes) + spread
+    assert np.all(np.abs(p - exact) <= ulps * 2.0 ** -52 * exact)
+    # log p = (z - m) - log1p(r): z - m exact here, then two roundings and log1p's
+    assert np.all(np.abs(log_p - exact_log)
+                  <= (4 + np.log2(n_classes)) * 2.0 ** -52 * np.maximum(np.abs(exact_log), 1))
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-14)
+    for i in range(z.shape[0]):  # one row at a time: the same form, the same bits
+        np.testing.assert_array_equal(softmax(z[i]), p[i:i + 1])
+        np.testing.assert_array_equal(backprop.log_softmax(z[i]), log_p[i:i + 1])
+
+
 def test_exact_at_zero():
     for zero in (0.0, -0.0, np.float32(0.0), np.float32(-0.0)):
         assert sigmoid(zero) == 0.5

@@ -65,6 +65,8 @@ import numpy as np
 from threadpoolctl import ThreadpoolController, threadpool_info
 
 RESULTS = Path(__file__).resolve().parent / "results"
+# The checkout this script belongs to is the one measured, whatever is installed.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 N_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 # name: (description, data, hidden, dtype, per-eval repeats, fit max_iter, fit repeats)

@@ -17,10 +17,16 @@ setting. The estimators see only its interface:
 An evaluation deals its row blocks round-robin into partial sums, each accumulated in
 block order by one thread (:func:`sklearn_bp._kernel.accumulate`) and added in a fixed
 order at the end, so the same inputs give the same bits with any number of threads.
+
+The end of this module is the fast evaluation that :mod:`sklearn_bp.backprop` exports
+(:func:`~sklearn_bp.backprop.partial_sums`, :func:`~sklearn_bp.backprop.combine_partial_sums`,
+:func:`~sklearn_bp.backprop.cost_and_gradient`, :func:`~sklearn_bp.backprop.forward`):
+one call of a loss object each.
 """
 
 import numbers
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -229,7 +235,7 @@ class NetworkLoss:
             n_sums, "n_sums", "use 1 to add every block into one sum.")
         X, Y, sample_weight = self.prepare(X, Y, sample_weight)
         if X.shape[0] == 0:
-            return backprop.PartialSums(0.0, np.zeros(self.n_params, self.dtype))
+            return PartialSums(0.0, np.zeros(self.n_params, self.dtype))
         rows, n_sums, n_threads = self.plan(X, n_sums=n_sums, n_threads=n_threads,
                                             block_size=block_size)
         if workspace is None or not workspace.fits(self.layer_sizes, rows, self.dtype,
@@ -280,12 +286,12 @@ class NetworkLoss:
             if k:
                 sums[0] += sums[k]
         # Back from the sums' transposed coefficients to theta's layout, in one gather
-        return backprop.PartialSums(loss_sum, sums[0].take(workspace.from_transposed))
+        return PartialSums(loss_sum, sums[0].take(workspace.from_transposed))
 
     def combine(self, parts, theta, weight_sum):
         """``(cost, grad)`` from the partial sums of all rows (added in order), whose
         total weight is `weight_sum`: :func:`~sklearn_bp.backprop.combine_partial_sums`."""
-        return backprop.combine_partial_sums(parts, theta, self.layer_sizes,
+        return combine_partial_sums(parts, theta, self.layer_sizes,
                                              alpha=self.alpha, weight_sum=weight_sum)
 
     def loss_gradient(self, theta, X, Y, sample_weight=None, *, n_sums=None, n_threads=1,
@@ -474,3 +480,180 @@ class RowObjective(Objective):
     def close(self):
         if self.workspace is not None:
             self.workspace.close()
+
+
+# ----------------------------------------------------------------------------------------
+# The fast evaluation in sklearn_bp.backprop's public interface, one call each
+# ----------------------------------------------------------------------------------------
+# Documented and exported by sklearn_bp.backprop, which imports them last (this module
+# builds on it): the partial sums and their combination, cost_and_gradient and forward.
+
+
+class PartialSums(NamedTuple):
+    """The data terms of (C1), (G1), (G2) over a set of rows, before division by ``S``
+    and without the penalty. Partial sums over disjoint sets of rows add up."""
+
+    #: ``sum_i s_i c_i``, accumulated in float64.
+    loss: float
+    #: ``A_l^T (s * D_{l+1})`` and ``sum_i s_i D_{l+1,i}``, in the layout of theta.
+    gradient: np.ndarray
+
+
+def combine_partial_sums(parts, theta, layer_sizes, *, alpha=0.0, weight_sum):
+    """The cost (C1) and gradient (G1), (G2) from the partial sums of all rows.
+
+    Adds `parts` in their order, adds the penalty and divides by ``S``.
+
+    Parameters
+    ----------
+    parts : sequence of PartialSums
+        From :func:`~sklearn_bp.backprop.partial_sums` over disjoint sets of rows that make up the data; not
+        modified.
+    theta, layer_sizes, alpha
+        As in :func:`~sklearn_bp.backprop.cost_and_gradient`: the weights the sums were computed at.
+    weight_sum : float
+        ``S = sum_i s_i`` over all rows (``n_samples`` without weights).
+
+    Returns
+    -------
+    cost : float
+        ``J(theta)``.
+    grad : ndarray of shape (n_params,)
+        ``dJ/dtheta``, a new array in the dtype of the sums.
+    """
+    loss_sum, grad = 0.0, None
+    for part in parts:
+        loss_sum += part.loss
+        if grad is None:
+            grad = np.array(part.gradient)  # a copy, to normalise in place
+        else:
+            grad += part.gradient
+    theta = np.asarray(theta).astype(grad.dtype, copy=False)
+    weights = backprop.flat_weights(theta, layer_sizes)
+    penalty = float(np.dot(weights, weights))  # sum_l ||W_l||^2
+    if alpha:
+        backprop.flat_weights(grad, layer_sizes)[...] += alpha * weights
+    grad /= weight_sum
+    cost = (float(loss_sum) + 0.5 * alpha * penalty) / weight_sum
+    return cost, grad
+
+
+def partial_sums(theta, X, Y, layer_sizes, *, sample_weight=None, activation="logistic",
+                 output_activation="logistic"):
+    """Unnormalised sums of the cost and gradient over the rows of `X`.
+
+    These are the data terms of (C1), (G1) and (G2) before division by ``S`` and without
+    the penalty. Sums over disjoint row sets add up, so an evaluator that splits the rows
+    (over machines, say) computes them where the rows are and hands them all to
+    :func:`~sklearn_bp.backprop.combine_partial_sums`.
+
+    Parameters
+    ----------
+    theta, X, Y, layer_sizes, sample_weight, activation, output_activation
+        As in :func:`~sklearn_bp.backprop.cost_and_gradient`.
+
+    Returns
+    -------
+    sums : PartialSums
+        ``sums.loss``, ``sum_i s_i c_i`` (float); ``sums.gradient``, the unnormalised
+        gradient sums in the layout of `theta` and the computation dtype.
+
+    Examples
+    --------
+    Two halves of the rows give the cost and gradient of the whole:
+
+    >>> import numpy as np
+    >>> from sklearn_bp.backprop import (combine_partial_sums, cost_and_gradient,
+    ...                                  n_params, partial_sums)
+    >>> rng = np.random.default_rng(0)
+    >>> X, Y = rng.normal(size=(6, 2)), np.eye(2)[[0, 1, 1, 0, 1, 0]]
+    >>> theta = rng.normal(size=n_params((2, 3, 2)))
+    >>> halves = [partial_sums(theta, X[rows], Y[rows], (2, 3, 2))
+    ...           for rows in (slice(0, 4), slice(4, 6))]
+    >>> cost, grad = combine_partial_sums(halves, theta, (2, 3, 2), alpha=0.1,
+    ...                                   weight_sum=6)
+    >>> expected = cost_and_gradient(theta, X, Y, (2, 3, 2), alpha=0.1)
+    >>> bool(np.isclose(cost, expected[0]) and np.allclose(grad, expected[1]))
+    True
+    """
+    loss = NetworkLoss(layer_sizes, activation=activation,
+                       output_activation=output_activation,
+                       dtype=_kernel.work_dtype(X))
+    return loss.partial_sums(theta, X, Y, sample_weight)
+
+
+def cost_and_gradient(theta, X, Y, layer_sizes, *, alpha=0.0, sample_weight=None,
+                      activation="logistic", output_activation="logistic"):
+    """Regularised cross-entropy cost (C1) and its gradient by backpropagation (B1)-(G2).
+
+    The numbers of :func:`~sklearn_bp.backprop.reference_cost_and_gradient`, computed by the fused kernel over
+    row blocks of bounded memory, in one thread.
+
+    Parameters
+    ----------
+    theta : ndarray of shape (n_params,)
+        All weights and intercepts, as made by :func:`~sklearn_bp.backprop.pack`.
+    X : {ndarray, sparse matrix} of shape (n_samples, n_features)
+        Inputs. The computation runs in float32 if `X` is float32, else in float64.
+    Y : ndarray of shape (n_samples, n_outputs)
+        Targets: 0/1 indicators for logistic and softmax outputs, real numbers for
+        identity outputs, non-negative ones (counts, rates) for exp outputs.
+    layer_sizes : sequence of int
+        ``(n_features, *hidden_layer_sizes, n_outputs)``.
+    alpha : float, default=0.0
+        L2 penalty on the weights (intercepts are not penalised), as in (C1).
+    sample_weight : ndarray of shape (n_samples,), default=None
+        Weights ``s``; ``None`` means every sample weighs 1.
+    activation : {"logistic", "tanh", "relu", "identity"}, default="logistic"
+        Hidden activation ``g``.
+    output_activation : {"logistic", "softmax", "identity", "exp"}, default="logistic"
+        Output units and their loss: independent sigmoids (C2), one softmax (C3),
+        identity with half the squared error (C4), or exp with half the Poisson
+        deviance (C5).
+
+    Returns
+    -------
+    cost : float
+        ``J(theta)``.
+    grad : ndarray of shape (n_params,)
+        ``dJ/dtheta`` in the layout of `theta`, in the computation dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_bp.backprop import cost_and_gradient, n_params
+    >>> X = np.array([[0.0, 1.0], [1.0, 0.0]])
+    >>> Y = np.array([[1.0], [0.0]])
+    >>> cost, grad = cost_and_gradient(np.zeros(n_params((2, 3, 1))), X, Y, (2, 3, 1))
+    >>> round(cost, 6)   # one sigmoid output at 0.5: log 2
+    0.693147
+    >>> grad.shape
+    (13,)
+    """
+    loss = NetworkLoss(layer_sizes, activation=activation,
+                       output_activation=output_activation, alpha=alpha,
+                       dtype=_kernel.work_dtype(X))
+    return loss.loss_gradient(theta, X, Y, sample_weight)
+
+
+def forward(coefs, intercepts, X, *, activation="logistic"):
+    """Output logits ``Z_L`` by (F1)-(F2), computed in row blocks of bounded memory.
+
+    Parameters
+    ----------
+    coefs, intercepts : list of ndarray
+        As returned by :func:`~sklearn_bp.backprop.unpack`.
+    X : {ndarray, sparse matrix} of shape (n_samples, n_features)
+        Inputs. The computation runs in float32 if `X` is float32, else in float64.
+    activation : {"logistic", "tanh", "relu", "identity"}, default="logistic"
+        Hidden activation ``g``.
+
+    Returns
+    -------
+    Z : ndarray of shape (n_samples, n_outputs)
+        Logits of the output layer, before the output activation (F3).
+    """
+    layer_sizes = (np.shape(X)[1], *(np.shape(W)[1] for W in coefs))
+    loss = NetworkLoss(layer_sizes, activation=activation,
+                       dtype=_kernel.work_dtype(X))
+    return loss.forward(coefs, intercepts, X, n_threads=1)

@@ -62,21 +62,17 @@ that cannot overflow. The user guide has the whole dictionary.
 
 How the numbers are computed
 ----------------------------
-* (S1), (S2) use ``t = e^{-|z|}``, which never overflows: ``u = sigma(-|z|) = t / (1 + t)``
-  is at most 1/2 and ``sigma(|z|) = 1 - u``, so ``sigma'(z) = u (1 - u)`` is a product of
-  two accurate numbers, never the cancelling ``a (1 - a)``. :func:`sigmoid` and
-  :func:`sigmoid_gradient` also correct the rounding of ``1 + t`` (within 1.5 and 2.8
-  ulp); the fit's kernel does without (within 2.5 and 3.6 ulp, measured). Those are
-  relative errors, where the exact value is a normal number: for ``|z| > 708.4``,
-  ``sigma(-|z|)`` and ``sigma'(z)`` are subnormal (0 from ``|z| > 745.1`` on) and the
-  results are within a few units of ``2^-1074``.
-* (C2) is ``max(z, 0) - y z + log1p(e^{-|z|})``: for ``y`` in {0, 1} nothing cancels, so
-  the cost keeps its relative accuracy for saturated logits, right or wrong, with no
-  clipping (for ``y = 0``, ``z = 40`` it is 40.0, the double nearest to the true
-  ``40 + 4.2e-18``).
-* (C3) is computed around the row maximum ``m`` as ``log1p(r) - sum_k y_k (z_k - m)``
-  where ``r`` sums ``e^{z_k - m}`` over every unit but one largest.
-* (C5) is computed from the logit ``z``, never as the log of a rounded ``e^z``.
+* (S1), (S2) from one ``t = e^{-|z|}``, which cannot overflow: ``u = sigma(-|z|) =
+  t / (1 + t) <= 1/2`` and ``sigma(|z|) = 1 - u``, so ``sigma'(z) = u (1 - u)`` never
+  cancels as ``a (1 - a)`` does. :func:`sigmoid` and :func:`sigmoid_gradient` also
+  correct the rounding of ``1 + t`` (within 1.5 and 2.8 ulp; the fit's kernel, 2.5 and
+  3.6), relative errors where the exact value is a normal number; for ``|z| > 708.4``
+  it is subnormal (0 from 745.1) and the results are within a few units of ``2^-1074``.
+* (C2) as ``max(z, 0) - y z + log1p(e^{-|z|})`` and (C3) around the row maximum ``m``,
+  as ``log1p(r) - sum_k y_k (z_k - m)`` with ``r`` the sum of ``e^{z_k - m}`` over every
+  unit but one largest: nothing cancels, so saturated logits, right or wrong, keep their
+  relative accuracy, with no clipping (``y = 0``, ``z = 40`` costs 40.0, the double
+  nearest to the true ``40 + 4.2e-18``). (C5) from the logit, never the log of ``e^z``.
 * (B1) for logistic outputs is ``(1 - y) sigma(z) - y sigma(-z)``, computed from
   ``u = sigma(-|z|)`` in two cases told apart by the sign bit of ``z``: ``(1 - y) - u``
   where it is clear (``z >= +0``), ``u - y`` where it is set (``z <= -0``). Both give
@@ -85,12 +81,11 @@ How the numbers are computed
   expression, ``([z >= 0] - y) - sign(z) u``, it needs the bracket and ``sign(z) =
   copysign(1, z)`` both read from the sign bit: with the usual ``sign(0) = 0`` it would
   give ``1 - y`` at ``z = 0``.
-* :mod:`sklearn_bp._kernel` says how the fit and the predictions fuse these forms.
+* :mod:`sklearn_bp._kernel` says how fits and predictions fuse these forms.
 """
 
 import functools
 import math
-from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -154,16 +149,13 @@ def sigmoid(z):
     Parameters
     ----------
     z : array-like
-        Logits. float32 input gives float32 output, anything else float64. Both are
-        evaluated in float64 from one ``e^{-|z|}`` and rounded once, so float32 results
-        are within one float32 ulp.
+        Logits. float32 gives float32 (evaluated in float64, rounded once), else float64.
 
     Returns
     -------
     a : ndarray of the same shape as `z`
-        ``sigma(z)``, in (0, 1) wherever it is representable; no warnings and no
-        floating-point errors, even under ``np.errstate(all="raise")``, for any finite
-        ``z`` or ``+-inf`` (results below the smallest float round to subnormals or 0).
+        ``sigma(z)``; no floating-point error for any finite ``z`` or ``+-inf``, even
+        under ``np.errstate(all="raise")``.
 
     Examples
     --------
@@ -197,13 +189,12 @@ def sigmoid_gradient(z):
     Parameters
     ----------
     z : array-like
-        Logits (not activations). float32 input gives float32 output (evaluated in
-        float64 and rounded once), anything else float64.
+        Logits, not activations; float32 gives float32, as :func:`sigmoid`.
 
     Returns
     -------
     g : ndarray of the same shape as `z`
-        No warnings and no floating-point errors for any finite ``z`` or ``+-inf``.
+        ``sigma'(z)``; no floating-point error for any finite ``z`` or ``+-inf``.
 
     Examples
     --------
@@ -237,13 +228,12 @@ def log_sigmoid(z):
     Parameters
     ----------
     z : array-like
-        Logits. float32 input is computed in float32, anything else in float64.
+        Logits; float32 is computed in float32, anything else in float64.
 
     Returns
     -------
     log_a : ndarray of the same shape as `z`
-        ``log sigma(z)``, finite for every finite `z` (``-log(1 + e^{-z})``, computed
-        as ``min(z, 0) - log1p(e^{-|z|})``).
+        ``min(z, 0) - log1p(e^{-|z|})``, finite for every finite `z`.
 
     Examples
     --------
@@ -447,7 +437,7 @@ def unpack(theta, layer_sizes):
     return views[:n_layers], views[n_layers:]
 
 
-def _weights(theta, layer_sizes):
+def flat_weights(theta, layer_sizes):
     """Every ``coefs[l]`` at once, flattened: one view of ``theta``, whose weights come
     before all intercepts (see :func:`pack`)."""
     n_layers, parts, _ = _layout(layer_sizes)
@@ -532,180 +522,6 @@ def reference_cost_and_gradient(theta, X, Y, layer_sizes, *, alpha=0.0, sample_w
     return float(J), pack(dW, db)
 
 
-class PartialSums(NamedTuple):
-    """The data terms of (C1), (G1), (G2) over a set of rows, before division by ``S``
-    and without the penalty. Partial sums over disjoint sets of rows add up."""
-
-    #: ``sum_i s_i c_i``, accumulated in float64.
-    loss: float
-    #: ``A_l^T (s * D_{l+1})`` and ``sum_i s_i D_{l+1,i}``, in the layout of theta.
-    gradient: np.ndarray
-
-
-def _loss(layer_sizes, activation, output_activation, alpha, X):
-    """The loss object of :mod:`sklearn_bp._loss` for these arguments, computing in the
-    dtype of `X`. (Imported here: the loss object builds on this module.)"""
-    from ._loss import NetworkLoss
-
-    return NetworkLoss(layer_sizes, activation=activation,
-                       output_activation=output_activation, alpha=alpha,
-                       dtype=work_dtype(X))
-
-
-def partial_sums(theta, X, Y, layer_sizes, *, sample_weight=None, activation="logistic",
-                 output_activation="logistic"):
-    """Unnormalised sums of the cost and gradient over the rows of `X`.
-
-    These are the data terms of (C1), (G1) and (G2) before division by ``S`` and without
-    the penalty. Sums over disjoint row sets add up, so an evaluator that splits the rows
-    (over machines, say) computes them where the rows are and hands them all to
-    :func:`combine_partial_sums`.
-
-    Parameters
-    ----------
-    theta, X, Y, layer_sizes, sample_weight, activation, output_activation
-        As in :func:`cost_and_gradient`.
-
-    Returns
-    -------
-    sums : PartialSums
-        ``sums.loss``, ``sum_i s_i c_i`` (float); ``sums.gradient``, the unnormalised
-        gradient sums in the layout of `theta` and the computation dtype.
-
-    Examples
-    --------
-    Two halves of the rows give the cost and gradient of the whole:
-
-    >>> import numpy as np
-    >>> from sklearn_bp.backprop import (combine_partial_sums, cost_and_gradient,
-    ...                                  n_params, partial_sums)
-    >>> rng = np.random.default_rng(0)
-    >>> X, Y = rng.normal(size=(6, 2)), np.eye(2)[[0, 1, 1, 0, 1, 0]]
-    >>> theta = rng.normal(size=n_params((2, 3, 2)))
-    >>> halves = [partial_sums(theta, X[rows], Y[rows], (2, 3, 2))
-    ...           for rows in (slice(0, 4), slice(4, 6))]
-    >>> cost, grad = combine_partial_sums(halves, theta, (2, 3, 2), alpha=0.1,
-    ...                                   weight_sum=6)
-    >>> expected = cost_and_gradient(theta, X, Y, (2, 3, 2), alpha=0.1)
-    >>> bool(np.isclose(cost, expected[0]) and np.allclose(grad, expected[1]))
-    True
-    """
-    loss = _loss(layer_sizes, activation, output_activation, 0.0, X)
-    return loss.partial_sums(theta, X, Y, sample_weight)
-
-
-def combine_partial_sums(parts, theta, layer_sizes, *, alpha=0.0, weight_sum):
-    """The cost (C1) and gradient (G1), (G2) from the partial sums of all rows.
-
-    Adds `parts` in their order, adds the penalty and divides by ``S``.
-
-    Parameters
-    ----------
-    parts : sequence of PartialSums
-        From :func:`partial_sums` over disjoint sets of rows that make up the data; not
-        modified.
-    theta, layer_sizes, alpha
-        As in :func:`cost_and_gradient`: the weights the sums were computed at.
-    weight_sum : float
-        ``S = sum_i s_i`` over all rows (``n_samples`` without weights).
-
-    Returns
-    -------
-    cost : float
-        ``J(theta)``.
-    grad : ndarray of shape (n_params,)
-        ``dJ/dtheta``, a new array in the dtype of the sums.
-    """
-    loss_sum, grad = 0.0, None
-    for part in parts:
-        loss_sum += part.loss
-        if grad is None:
-            grad = np.array(part.gradient)  # a copy, to normalise in place
-        else:
-            grad += part.gradient
-    weights = _weights(np.asarray(theta).astype(grad.dtype, copy=False), layer_sizes)
-    penalty = float(np.dot(weights, weights))  # sum_l ||W_l||^2
-    if alpha:
-        _weights(grad, layer_sizes)[...] += alpha * weights
-    grad /= weight_sum
-    cost = (float(loss_sum) + 0.5 * alpha * penalty) / weight_sum
-    return cost, grad
-
-
-def cost_and_gradient(theta, X, Y, layer_sizes, *, alpha=0.0, sample_weight=None,
-                      activation="logistic", output_activation="logistic"):
-    """Regularised cross-entropy cost (C1) and its gradient by backpropagation (B1)-(G2).
-
-    The numbers of :func:`reference_cost_and_gradient`, computed by the fused kernel over
-    row blocks of bounded memory, in one thread.
-
-    Parameters
-    ----------
-    theta : ndarray of shape (n_params,)
-        All weights and intercepts, as made by :func:`pack`.
-    X : {ndarray, sparse matrix} of shape (n_samples, n_features)
-        Inputs. The computation runs in float32 if `X` is float32, else in float64.
-    Y : ndarray of shape (n_samples, n_outputs)
-        Targets: 0/1 indicators for logistic and softmax outputs, real numbers for
-        identity outputs, non-negative ones (counts, rates) for exp outputs.
-    layer_sizes : sequence of int
-        ``(n_features, *hidden_layer_sizes, n_outputs)``.
-    alpha : float, default=0.0
-        L2 penalty on the weights (intercepts are not penalised), as in (C1).
-    sample_weight : ndarray of shape (n_samples,), default=None
-        Weights ``s``; ``None`` means every sample weighs 1.
-    activation : {"logistic", "tanh", "relu", "identity"}, default="logistic"
-        Hidden activation ``g``.
-    output_activation : {"logistic", "softmax", "identity", "exp"}, default="logistic"
-        Output units and their loss: independent sigmoids (C2), one softmax (C3),
-        identity with half the squared error (C4), or exp with half the Poisson
-        deviance (C5).
-
-    Returns
-    -------
-    cost : float
-        ``J(theta)``.
-    grad : ndarray of shape (n_params,)
-        ``dJ/dtheta`` in the layout of `theta`, in the computation dtype.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn_bp.backprop import cost_and_gradient, n_params
-    >>> X = np.array([[0.0, 1.0], [1.0, 0.0]])
-    >>> Y = np.array([[1.0], [0.0]])
-    >>> cost, grad = cost_and_gradient(np.zeros(n_params((2, 3, 1))), X, Y, (2, 3, 1))
-    >>> round(cost, 6)   # one sigmoid output at 0.5: log 2
-    0.693147
-    >>> grad.shape
-    (13,)
-    """
-    loss = _loss(layer_sizes, activation, output_activation, alpha, X)
-    return loss.loss_gradient(theta, X, Y, sample_weight)
-
-
-def forward(coefs, intercepts, X, *, activation="logistic"):
-    """Output logits ``Z_L`` by (F1)-(F2), computed in row blocks of bounded memory.
-
-    Parameters
-    ----------
-    coefs, intercepts : list of ndarray
-        As returned by :func:`unpack`.
-    X : {ndarray, sparse matrix} of shape (n_samples, n_features)
-        Inputs. The computation runs in float32 if `X` is float32, else in float64.
-    activation : {"logistic", "tanh", "relu", "identity"}, default="logistic"
-        Hidden activation ``g``.
-
-    Returns
-    -------
-    Z : ndarray of shape (n_samples, n_outputs)
-        Logits of the output layer, before the output activation (F3).
-    """
-    layer_sizes = (np.shape(X)[1], *(np.shape(W)[1] for W in coefs))
-    loss = _loss(layer_sizes, activation, "logistic", 0.0, X)
-    return loss.forward(coefs, intercepts, X, n_threads=1)
-
-
 def _debug_matrix(rows, cols):
     """The classic exercise's deterministic matrix: ``sin(1..rows*cols) / 10``, filled
     column by column (its ``debugInitializeWeights``)."""
@@ -780,3 +596,14 @@ def check_gradient(theta=None, X=None, Y=None, layer_sizes=None, *, alpha=0.0,
     if denominator == 0:
         return 0.0
     return float(np.linalg.norm(numerical - grad) / denominator)
+
+
+# The fast evaluation of these equations (the fused kernel over row blocks, by the loss
+# object of sklearn_bp._loss), public here: imported last, as that module builds on this.
+from ._loss import (  # noqa: E402
+    PartialSums,
+    combine_partial_sums,
+    cost_and_gradient,
+    forward,
+    partial_sums,
+)

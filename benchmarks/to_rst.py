@@ -52,9 +52,11 @@ def targets_across(documents, names):
     rows = []
     for i, (target, _, limit, _) in enumerate(tables[0]["rows"]):
         values = [table["rows"][i][1] for table in tables]
-        unit = values[0][-1] if values[0][-1] in "x%" else ""
+        unit = (values[0][-1] if values[0][-1] in "x%"
+                else " MiB" if values[0].endswith(" MiB") else "")
         if unit:  # a number: its median
-            shown = f"{statistics.median(float(v.rstrip(unit)) for v in values):.2f}{unit}"
+            median = statistics.median(float(v.removesuffix(unit)) for v in values)
+            shown = f"{median:.2f}{unit}"
         else:  # a dtype: the same in every run, or not
             shown = values[0] if len(set(values)) == 1 else "differs"
         rows.append([target, *values, shown, limit])

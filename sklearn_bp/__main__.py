@@ -209,6 +209,28 @@ def _fit_regressor_and_report(name, model, X_train, X_test, y_train, y_test, rep
     }
 
 
+def _print_rows(rows, titles, last):
+    """The demo's table: one row per model; `titles` name the train score, the test
+    score and the last measure, whose key and format `last` gives."""
+    key, form = last
+    header = (f"{'model':<30} {'output':<8} {titles[0]:>9} {titles[1]:>9} "
+              f"{'iters':>6} {'converged':>9} {titles[2]:>10} {'fit ms':>8}")
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        print(f"{r['model']:<30} {r['output']:<8} {r['train']:>9.4f} {r['test']:>9.4f} "
+              f"{r['iterations']:>6d} {r['converged']:>9} {form.format(r[key])} "
+              f"{r['fit_ms']:>8.1f}")
+
+
+def _print_like_for_like(which, ours, mlp, mlp_name):
+    print(f"\nLike for like, {which} fit the same model from the same initial "
+          f"weights:\ntraining cost {ours['loss']:.12g} (ours) and "
+          f"{mlp['loss']:.12g} ({mlp_name}) after {ours['iterations']} and "
+          f"{mlp['iterations']} iterations; fit time ratio "
+          f"{ours['fit_ms'] / mlp['fit_ms']:.2f} (ours / {mlp_name}'s).")
+
+
 def _main_regression(args, X, y):
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=args.test_size, random_state=args.random_state)
@@ -232,21 +254,9 @@ def _main_regression(args, X, y):
         with threadpool_limits(limits=1, user_api="blas"):
             rows.append(_fit_regressor_and_report(name, model, X_train, X_test, y_train,
                                                   y_test, args.repeat))
-    header = (f"{'model':<30} {'output':<8} {'train R2':>9} {'test R2':>9} "
-              f"{'iters':>6} {'converged':>9} {'test MSE':>10} {'fit ms':>8}")
-    print(header)
-    print("-" * len(header))
-    for r in rows:
-        print(f"{r['model']:<30} {r['output']:<8} {r['train']:>9.4f} {r['test']:>9.4f} "
-              f"{r['iterations']:>6d} {r['converged']:>9} {r['mse']:>10.1f} "
-              f"{r['fit_ms']:>8.1f}")
+    _print_rows(rows, ("train R2", "test R2", "test MSE"), ("mse", "{:>10.1f}"))
     if not args.no_mlp:
-        ours, mlp = rows
-        print(f"\nLike for like, both rows fit the same model from the same initial "
-              f"weights:\ntraining cost {ours['loss']:.12g} (ours) and "
-              f"{mlp['loss']:.12g} (MLPRegressor) after {ours['iterations']} and "
-              f"{mlp['iterations']} iterations; fit time ratio "
-              f"{ours['fit_ms'] / mlp['fit_ms']:.2f} (ours / MLPRegressor's).")
+        _print_like_for_like("both rows", *rows, "MLPRegressor")
     return 0
 
 
@@ -283,21 +293,10 @@ def main(argv=None):
         with threadpool_limits(limits=1, user_api="blas"):
             rows.append(_fit_and_report(name, model, X_train, X_test, y_train, y_test,
                                         args.repeat))
-    header = (f"{'model':<30} {'output':<8} {'train acc':>9} {'test acc':>9} "
-              f"{'iters':>6} {'converged':>9} {'test loss':>10} {'fit ms':>8}")
-    print(header)
-    print("-" * len(header))
-    for r in rows:
-        print(f"{r['model']:<30} {r['output']:<8} {r['train']:>9.4f} {r['test']:>9.4f} "
-              f"{r['iterations']:>6d} {r['converged']:>9} {r['log_loss']:>10.5f} "
-              f"{r['fit_ms']:>8.1f}")
+    _print_rows(rows, ("train acc", "test acc", "test loss"), ("log_loss", "{:>10.5f}"))
     if not args.no_mlp:
-        ours, mlp = next(r for r in rows if r["output"] == mlp_output), rows[-1]
-        print(f"\nLike for like, the {mlp_output} rows fit the same model from the same "
-              f"initial weights:\ntraining cost {ours['loss']:.12g} (ours) and "
-              f"{mlp['loss']:.12g} (MLPClassifier) after {ours['iterations']} and "
-              f"{mlp['iterations']} iterations; fit time ratio "
-              f"{ours['fit_ms'] / mlp['fit_ms']:.2f} (ours / MLPClassifier's).")
+        ours = next(r for r in rows if r["output"] == mlp_output)
+        _print_like_for_like(f"the {mlp_output} rows", ours, rows[-1], "MLPClassifier")
     return 0
 
 

@@ -19,7 +19,8 @@ block order by one thread (:func:`sklearn_bp._kernel.accumulate`) and added in a
 order at the end, so the same inputs give the same bits with any number of threads.
 
 The end of this module is the fast evaluation that :mod:`sklearn_bp.backprop` exports
-(:func:`~sklearn_bp.backprop.partial_sums`, :func:`~sklearn_bp.backprop.combine_partial_sums`,
+(:func:`~sklearn_bp.backprop.partial_sums`,
+:func:`~sklearn_bp.backprop.combine_partial_sums`,
 :func:`~sklearn_bp.backprop.cost_and_gradient`, :func:`~sklearn_bp.backprop.forward`):
 one call of a loss object each.
 """
@@ -507,10 +508,11 @@ def combine_partial_sums(parts, theta, layer_sizes, *, alpha=0.0, weight_sum):
     Parameters
     ----------
     parts : sequence of PartialSums
-        From :func:`~sklearn_bp.backprop.partial_sums` over disjoint sets of rows that make up the data; not
-        modified.
+        From :func:`~sklearn_bp.backprop.partial_sums` over disjoint sets of rows that
+        make up the data; not modified.
     theta, layer_sizes, alpha
-        As in :func:`~sklearn_bp.backprop.cost_and_gradient`: the weights the sums were computed at.
+        As in :func:`~sklearn_bp.backprop.cost_and_gradient`: the weights the sums were
+        computed at.
     weight_sum : float
         ``S = sum_i s_i`` over all rows (``n_samples`` without weights).
 
@@ -584,10 +586,10 @@ def partial_sums(theta, X, Y, layer_sizes, *, sample_weight=None, activation="lo
 
 def cost_and_gradient(theta, X, Y, layer_sizes, *, alpha=0.0, sample_weight=None,
                       activation="logistic", output_activation="logistic"):
-    """Regularised cross-entropy cost (C1) and its gradient by backpropagation (B1)-(G2).
+    """The regularised cost (C1) and its gradient by backpropagation (B1)-(G2).
 
-    The numbers of :func:`~sklearn_bp.backprop.reference_cost_and_gradient`, computed by the fused kernel over
-    row blocks of bounded memory, in one thread.
+    The numbers of :func:`~sklearn_bp.backprop.reference_cost_and_gradient`, computed
+    by the fused kernel over row blocks of bounded memory, in one thread.
 
     Parameters
     ----------

@@ -111,6 +111,23 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator):
     # Fitting
     # ------------------------------------------------------------------------------------
 
+    def _hold_out(self, X, targets, y, sample_weight, stratify, given):
+        """Early stopping's split of the validated rows (stratified by `stratify`, or
+        not if None): the held-out ``(X, targets, sample_weight)`` for the validation
+        score, then the training rows of `X`, `targets`, `y`, `sample_weight` and of
+        `given`, the ``(X, y)`` given to fit, for the callbacks."""
+        rng = check_random_state(self.random_state)
+        train, held_out = _monitor.validation_split(
+            y.shape[0], stratify, self.validation_fraction,
+            _monitor.split_random_state(self.random_state, rng),
+        )
+        sw = sample_weight
+        validation = (X[held_out], targets[held_out], None if sw is None else sw[held_out])
+        X, targets, y = X[train], targets[train], y[train]
+        X_given, y_given = given
+        given = training_rows(X_given, train, X), training_rows(y_given, train, y)
+        return validation, X, targets, y, None if sw is None else sw[train], given
+
     def _hidden_sizes(self):
         sizes = np.atleast_1d(np.asarray(self.hidden_layer_sizes))
         if sizes.ndim == 1 and sizes.size == 0:
@@ -282,7 +299,7 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator):
             theta, loss, kept = monitor.best_x, monitor.best_fun, monitor.best_iter
         validation_scores = monitor.validation_scores
         best_validation_score = monitor.best_validation_score
-        if validation is not None and monitor.best_x is None:
+        if validation is not None and n_iter == 0:
             # The fit ended before its first iteration (the initial gradient already met
             # tol): the held-out score is that of the weights it returns.
             best_validation_score = validation(theta)

@@ -2,7 +2,6 @@
 
 import numpy as np
 from sklearn.base import ClassifierMixin, _fit_context
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import (
@@ -13,7 +12,7 @@ from sklearn.utils.validation import (
 )
 
 from . import _kernel, _monitor, _targets, backprop
-from ._base import BaseBackprop, reject_dask_collections, training_rows
+from ._base import BaseBackprop, reject_dask_collections
 from ._loss import BlockOutput
 from ._monitor import MAX_FUN_DEFAULT
 
@@ -326,18 +325,9 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
 
         validation = None
         if self.early_stopping:
-            rng = check_random_state(self.random_state)
-            train, held_out = _monitor.validation_split(
-                y.shape[0], y if y_type in ("binary", "multiclass") else None,
-                self.validation_fraction,
-                _monitor.split_random_state(self.random_state, rng),
-            )
-            sw_held_out = None if sample_weight is None else sample_weight[held_out]
-            validation = (X[held_out], targets[held_out], sw_held_out)
-            X, targets, y = X[train], targets[train], y[train]
-            sample_weight = None if sample_weight is None else sample_weight[train]
-            X_given = training_rows(X_given, train, X)
-            y_given = training_rows(y_given, train, y)
+            stratify = y if y_type in ("binary", "multiclass") else None
+            validation, X, targets, y, sample_weight, (X_given, y_given) = self._hold_out(
+                X, targets, y, sample_weight, stratify, (X_given, y_given))
         weights = _targets.training_weights(
             self.class_weight, y_type, classes, y, sample_weight
         )

@@ -163,9 +163,9 @@ class R2Score:
     def __call__(self, theta):
         coefs, intercepts = backprop.unpack(theta.astype(self.loss.dtype),
                                             self.loss.layer_sizes)
-        Z = self.loss.forward(coefs, intercepts, self.X, n_threads=self.n_threads)
-        prediction = output_of(Z.astype(np.float64, copy=False),
-                               self.loss.output_activation)
+        prediction = self.loss.forward(
+            coefs, intercepts, self.X, n_threads=self.n_threads,
+            output=prediction_output(self.loss.output_activation, self.Y.shape[1]))
         return float(r2_score(self.Y, prediction, sample_weight=self.sample_weight))
 
 
@@ -180,11 +180,6 @@ def r2_from_sums(residual, total):
     scores[valid] = 1 - residual[valid] / total[valid]
     scores[(residual != 0) & (total == 0)] = 0.0
     return float(np.mean(scores))
-
-
-def output_of(Z, output_activation):
-    """A regressor's predictions from its output logits (F3): ``Z`` or ``e^Z``."""
-    return np.exp(Z) if output_activation == "exp" else Z
 
 
 def check_validation_weights(sample_weight):
@@ -242,6 +237,18 @@ def _copy(Z, out, buffers):
 def logits_output(n_outputs):
     """The logits themselves, in float64 (converted block by block from float32)."""
     return BlockOutput(_copy, columns=(n_outputs,), in_place=True)
+
+
+def _exp(Z, out, buffers):
+    np.exp(Z, out=out, dtype=np.float64)
+
+
+def prediction_output(output_activation, n_outputs):
+    """A regressor's predictions from its output logits (F3), block by block in float64:
+    the logits themselves for identity outputs, ``e^Z`` for exp outputs."""
+    if output_activation == "exp":
+        return BlockOutput(_exp, columns=(n_outputs,), in_place=True)
+    return logits_output(n_outputs)
 
 
 # ----------------------------------------------------------------------------------------

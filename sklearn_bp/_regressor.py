@@ -2,7 +2,6 @@
 
 import numpy as np
 from sklearn.base import RegressorMixin, _fit_context
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import (
     _check_sample_weight,
@@ -12,8 +11,7 @@ from sklearn.utils.validation import (
 )
 
 from . import _monitor, _targets
-from ._base import BaseBackprop, reject_dask_collections, training_rows
-from ._loss import BlockOutput
+from ._base import BaseBackprop, reject_dask_collections
 from ._monitor import MAX_FUN_DEFAULT
 
 #: The output layer (F3) of each loss: its canonical link's inverse.
@@ -235,17 +233,8 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
 
         validation = None
         if self.early_stopping:
-            rng = check_random_state(self.random_state)
-            train, held_out = _monitor.validation_split(
-                y.shape[0], None, self.validation_fraction,
-                _monitor.split_random_state(self.random_state, rng),
-            )
-            sw_held_out = None if sample_weight is None else sample_weight[held_out]
-            validation = (X[held_out], Y[held_out], sw_held_out)
-            X, Y, y = X[train], Y[train], y[train]
-            sample_weight = None if sample_weight is None else sample_weight[train]
-            X_given = training_rows(X_given, train, X)
-            y_given = training_rows(y_given, train, y)
+            validation, X, Y, y, sample_weight, (X_given, y_given) = self._hold_out(
+                X, Y, y, sample_weight, None, (X_given, y_given))
         weights = _targets.check_training_weights(sample_weight)
         layer_sizes = (X.shape[1], *self._hidden_sizes(), Y.shape[1])
         loss = self._network_loss(layer_sizes, X.dtype)
@@ -271,10 +260,6 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
             to a 1-D `y`. Positive for ``loss="poisson"``.
         """
         check_is_fitted(self)
-        output = None  # the logits themselves, for identity outputs
-        if self.out_activation_ == "exp":  # e^z, block by block, in float64
-            output = BlockOutput(lambda Z, out, buffers: np.exp(Z, out=out,
-                                                                dtype=np.float64),
-                                 columns=(self.n_outputs_,), in_place=True)
-        prediction = self._logits(X, output)
+        prediction = self._logits(
+            X, _monitor.prediction_output(self.out_activation_, self.n_outputs_))
         return prediction.ravel() if self._y_ndim == 1 else prediction

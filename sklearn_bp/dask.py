@@ -184,9 +184,9 @@ def _block_squares(block, centre=None, theta=None, loss=None):
     X, Y, sample_weight = block
     if theta is not None:
         coefs, intercepts = backprop.unpack(theta.astype(loss.dtype), loss.layer_sizes)
-        Z = loss.forward(coefs, intercepts, X, n_threads=1)
-        centre = _monitor.output_of(Z.astype(np.float64, copy=False),
-                                    loss.output_activation)
+        centre = loss.forward(
+            coefs, intercepts, X, n_threads=1,
+            output=_monitor.prediction_output(loss.output_activation, Y.shape[1]))
     weights = np.ones(Y.shape[0]) if sample_weight is None else sample_weight
     return weights @ (Y - centre) ** 2
 

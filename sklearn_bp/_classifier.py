@@ -407,8 +407,8 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
             return BlockOutput(lambda Z, out, buffers: np.copyto(
                 out, function(_float64(Z, buffers))), columns=(k,), in_place=True)
         if self.out_activation_ == "softmax":
-            return BlockOutput(_log_softmax if log else _softmax, columns=(k,),
-                               in_place=True)
+            return BlockOutput(_kernel.log_softmax_into if log else _kernel.softmax_into,
+                               columns=(k,), in_place=True)
         # sigma(z_k) / sum_j sigma(z_j) as a softmax of the log-sigmoids: no sigma(z)
         # underflows to 0, and no exp of a log-probability magnifies its rounding
         return BlockOutput(_normalised_log_proba if log else _normalised_proba,
@@ -452,32 +452,12 @@ def _float64(Z, buffers):
     return Z64
 
 
-def _units(Z, buffers):
-    """Column-major float64 scratch for the softmax's unit-by-unit form, if it takes it
-    (:func:`sklearn_bp._kernel.softmax_into`)."""
-    m, k = Z.shape
-    if k < _kernel.ROW_SOFTMAX_MIN_UNITS:
-        return buffers.scratch("units", m, k, np.float64)
-    return None
-
-
-def _softmax(Z, out, buffers):
-    _kernel.softmax_into(Z, out, _units(Z, buffers))
-
-
-def _log_softmax(Z, out, buffers):
-    m, k = Z.shape
-    order = "F" if k < _kernel.ROW_SOFTMAX_MIN_UNITS else "C"
-    _kernel.log_softmax_into(Z, out, buffers.scratch("et", m, k, np.float64, order),
-                             buffers.scratch("top", m, k, bool, order), _units(Z, buffers))
-
-
 def _normalised_proba(Z, out, buffers):
-    _softmax(backprop.log_sigmoid(_float64(Z, buffers)), out, buffers)
+    _kernel.softmax_into(backprop.log_sigmoid(_float64(Z, buffers)), out, buffers)
 
 
 def _normalised_log_proba(Z, out, buffers):
-    _log_softmax(backprop.log_sigmoid(_float64(Z, buffers)), out, buffers)
+    _kernel.log_softmax_into(backprop.log_sigmoid(_float64(Z, buffers)), out, buffers)
 
 
 def _binary_logits(Z, out, buffers):

@@ -171,17 +171,27 @@ LOGISTIC_GATHER_MIN_UNITS = 16
 ROW_SOFTMAX_MIN_UNITS = 72
 
 
-def softmax_into(Z, out, units=None):
+def _scratch(buffers, name, shape, dtype, order):
+    """Scratch of `shape`: the thread's own reused buffer `name` (:meth:`Buffers.scratch`)
+    or, without `buffers`, a new array."""
+    if buffers is None:
+        return np.empty(shape, dtype, order=order)
+    return buffers.scratch(name, *shape, dtype, order)
+
+
+def softmax_into(Z, out, buffers=None):
     """(F3) ``out = softmax(Z)`` row by row, from the logits ``Z`` (n_samples, n_units);
     ``out`` is C-contiguous, of the computation's float dtype, and may be ``Z`` itself.
+    Scratch comes from `buffers` (:class:`Buffers`), or is allocated without them.
 
-    Below ``ROW_SOFTMAX_MIN_UNITS`` units, unit by unit in `units`, column-major scratch
-    of ``out``'s shape and dtype: the maxima and sums over units are elementwise passes
+    Below ``ROW_SOFTMAX_MIN_UNITS`` units, unit by unit in column-major scratch of
+    ``out``'s shape and dtype: the maxima and sums over units are elementwise passes
     over whole units. From there on row by row, in ``out``. Either way ``e^{z - m} / sum
     e^{z - m}``, with ``m`` the row maximum; the form depends on the number of units
     only, so that a row's probabilities do not depend on the rows around it.
     """
     if Z.shape[1] < ROW_SOFTMAX_MIN_UNITS:
+        units = _scratch(buffers, "units", Z.shape, out.dtype, "F")
         np.copyto(units, Z)
         e = units.T  # one C-contiguous row per unit
         e -= np.maximum.reduce(e, axis=0)
@@ -197,16 +207,20 @@ def softmax_into(Z, out, units=None):
     return out
 
 
-def log_softmax_into(Z, out, et, mask, units=None):
+def log_softmax_into(Z, out, buffers=None):
     """``out = log softmax(Z)`` row by row, ``z_k - m - log1p(r)`` as in (C3) (see
-    :func:`exp_but_top`), from the logits ``Z`` (n_samples, n_units); ``out`` as for
-    :func:`softmax_into`, which it follows in its choice of form: below
-    ``ROW_SOFTMAX_MIN_UNITS`` units unit by unit in `units`, with `et` (float) and
-    `mask` (bool) column-major scratch of ``out``'s shape; from there on row by row
-    in ``out``, with `et` and `mask` row-major (see :func:`exp_but_top`)."""
+    :func:`exp_but_top`), from the logits ``Z`` (n_samples, n_units); ``out`` and
+    `buffers` as for :func:`softmax_into`, which it follows in its choice of form: below
+    ``ROW_SOFTMAX_MIN_UNITS`` units unit by unit, in column-major scratch; from there
+    on row by row in ``out``, with row-major scratch (see :func:`exp_but_top`)."""
     n = Z.shape[0]
     top, r = np.empty(n, out.dtype), np.empty(n, out.dtype)
-    if Z.shape[1] < ROW_SOFTMAX_MIN_UNITS:
+    by_unit = Z.shape[1] < ROW_SOFTMAX_MIN_UNITS
+    order = "F" if by_unit else "C"
+    et = _scratch(buffers, "et", Z.shape, out.dtype, order)
+    mask = _scratch(buffers, "top", Z.shape, bool, order)
+    if by_unit:
+        units = _scratch(buffers, "units", Z.shape, out.dtype, "F")
         np.copyto(units, Z)
         exp_but_top(units.T, et.T, mask.T, top, r)
         return np.subtract(units, np.log1p(r)[:, None], out=out)
@@ -334,10 +348,12 @@ class Buffers:
         return views
 
     def target_block(self, Y):
-        """The block of targets `Y` as column-major values of the computation dtype: `Y`
-        itself if it is, else a copy in the buffer ``targets``; unit labels (1-D) spread
-        into their 0/1 matrix there."""
-        if Y.ndim == 2 and Y.dtype == self.dtype and Y.flags.f_contiguous:
+        """The block of targets `Y` as columns of contiguous values of the computation
+        dtype: `Y` itself if it is (a row block of a column-major matrix, which is not
+        column-major itself), else a copy in the buffer ``targets``; unit labels (1-D)
+        spread into their 0/1 matrix there."""
+        if Y.ndim == 2 and Y.dtype == self.dtype and (Y.strides[0] == Y.itemsize
+                                                      or Y.flags.f_contiguous):
             return Y
         if self.targets is None:
             self.targets = ColumnMajor(self.rows, self.n_outputs, self.dtype)

@@ -92,7 +92,6 @@ import scipy.sparse as sp
 from scipy.special import xlogy
 
 from ._kernel import (
-    ROW_SOFTMAX_MIN_UNITS,
     exp_neg_abs,
     log_softmax_into,
     softmax_into,
@@ -270,12 +269,7 @@ def log_softmax(z):
     [[-0.6931, -0.6931], [0.0, -800.0]]
     """
     z = np.atleast_2d(np.asarray(z))
-    out = np.empty(z.shape, work_dtype(z))
-    # unit by unit in column-major scratch for few units, row by row for many
-    order = "F" if z.shape[1] < ROW_SOFTMAX_MIN_UNITS else "C"
-    units = np.empty(z.shape, out.dtype, order="F") if order == "F" else None
-    return log_softmax_into(z, out, np.empty(z.shape, out.dtype, order=order),
-                            np.empty(z.shape, bool, order=order), units)
+    return log_softmax_into(z, np.empty(z.shape, work_dtype(z)))
 
 
 def softmax(z):
@@ -302,12 +296,7 @@ def softmax(z):
     [[0.5, 0.5], [1.0, 0.0]]
     """
     z = np.atleast_2d(np.asarray(z))
-    out = np.empty(z.shape, work_dtype(z))
-    # For few units, one C-contiguous row per unit in the scratch: the maximum and the
-    # sum over units become elementwise operations on whole rows.
-    units = (np.empty(z.shape, out.dtype, order="F")
-             if z.shape[1] < ROW_SOFTMAX_MIN_UNITS else None)
-    return softmax_into(z, out, units)
+    return softmax_into(z, np.empty(z.shape, work_dtype(z)))
 
 
 # g and g' for (F2), (B2), by activation, as the reference implementation uses them

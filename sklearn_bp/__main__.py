@@ -91,10 +91,6 @@ def _parser():
     return parser
 
 
-def _parse_args(argv=None):
-    return _parser().parse_args(argv)
-
-
 def _whole_number(text, minimum):
     try:
         value = int(text)

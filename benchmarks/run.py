@@ -567,31 +567,36 @@ def ratio(a, b):
     return a / b if b else float("nan")
 
 
+def vs_mlp(times, ours="ours", measure=None):
+    """Ours / MLPClassifier's at its faster BLAS setting, from a dict of timings keyed
+    by who ran them (or of results, whose `measure` is the timing)."""
+    def get(who):
+        return times[who] if measure is None else times[who][measure]
+    return ratio(get(ours), min(get("mlp_default"), get("mlp_1thread")))
+
+
 def summarise(results):
     """Tables (as lists of rows) and the issue's targets, from the raw results."""
     by_case = {r["case"]: r for r in results}
     evals, fits, threads, memory, targets, predictions = [], [], [], [], [], []
     log_predictions, predict_memory = [], []
     for r in results:
-        e = r.get("eval_ms")
-        if e is None:  # a case measured for its memory only
-            pass
-        elif "gflops" in r:
-            g = r["dense_matmul_gflops"]["best"]
-            # The case's own first-layer product X @ W alone, at its better thread
-            # setting: what this shape allows, next to the square product's best.
-            first = max(v for k, v in r["dense_matmul_gflops"].items()
-                        if k.startswith("first_layer"))
-            flops = [f"{r['gflops']['ours']:.1f}", f"{r['gflops']['mlp_1thread']:.1f}",
-                     f"{g:.1f}", f"{ratio(r['gflops']['ours'], g):.0%}", f"{first:.1f}",
-                     f"{ratio(r['gflops']['ours'], first):.0%}"]
-        else:  # sparse: no dense flop count
-            flops = ["-"] * 6
+        e = r.get("eval_ms")  # None: a case measured for its memory only
         if e is not None:
-            mlp_best = min(e["mlp_default"], e["mlp_1thread"])
+            if "gflops" in r:
+                g = r["dense_matmul_gflops"]["best"]
+                # The case's own first-layer product X @ W alone, at its better thread
+                # setting: what this shape allows, next to the square product's best.
+                first = max(v for k, v in r["dense_matmul_gflops"].items()
+                            if k.startswith("first_layer"))
+                flops = [f"{r['gflops']['ours']:.1f}", f"{r['gflops']['mlp_1thread']:.1f}",
+                         f"{g:.1f}", f"{ratio(r['gflops']['ours'], g):.0%}",
+                         f"{first:.1f}", f"{ratio(r['gflops']['ours'], first):.0%}"]
+            else:  # sparse: no dense flop count
+                flops = ["-"] * 6
             evals.append([
                 r["case"], f"{e['ours']:.2f}", f"{e['mlp_1thread']:.2f}",
-                f"{e['mlp_default']:.2f}", f"{ratio(e['ours'], mlp_best):.2f}", *flops,
+                f"{e['mlp_default']:.2f}", f"{vs_mlp(e):.2f}", *flops,
             ])
         for key, table in (("predict_ms", predictions), ("log_proba_ms", log_predictions)):
             if key in r:
@@ -599,18 +604,17 @@ def summarise(results):
                 table.append([
                     r["case"], *(f"{p[k]:.2f}" for k in (
                         "ours_default", "ours_1thread", "mlp_default", "mlp_1thread")),
-                    f"{ratio(p['ours_default'], min(p['mlp_default'], p['mlp_1thread'])):.2f}",
+                    f"{vs_mlp(p, 'ours_default'):.2f}",
                 ])
         if "fit" in r:
             f = r["fit"]
-            best_mlp = min(f["mlp_default"]["seconds"], f["mlp_1thread"]["seconds"])
             fits.append([
                 r["case"], str(r["fit_max_iter"]),
                 f"{f['ours']['seconds']:.3f} ({f['ours']['nfev']})",
                 f"{f['mlp_1thread']['seconds']:.3f} ({f['mlp_1thread']['nfev']})",
                 f"{f['mlp_default']['seconds']:.3f} ({f['mlp_default']['nfev']})",
-                f"{ratio(f['ours']['seconds'], best_mlp):.2f}",
-                f"{ratio(f['ours']['ms_per_eval'], min(f['mlp_default']['ms_per_eval'], f['mlp_1thread']['ms_per_eval'])):.2f}",
+                f"{vs_mlp(f, measure='seconds'):.2f}",
+                f"{vs_mlp(f, measure='ms_per_eval'):.2f}",
             ])
             explicit = {k: f[k]["seconds"] for k in f if k.startswith("ours_")}
             threads.append([
@@ -641,13 +645,11 @@ def summarise(results):
 
     for case in ("narrow", "medium2", "medium10", "reg1", "reg10"):
         if case in by_case:
-            e = by_case[case]["eval_ms"]
-            v = ratio(e["ours"], min(e["mlp_default"], e["mlp_1thread"]))
+            v = vs_mlp(by_case[case]["eval_ms"])
             target(f"{case}: time/eval vs MLP (its faster threads)", v, "<= 0.50x", v <= 0.5)
     if "wide" in by_case:
         r = by_case["wide"]
-        e = r["eval_ms"]
-        v = ratio(e["ours"], min(e["mlp_default"], e["mlp_1thread"]))
+        v = vs_mlp(r["eval_ms"])
         target("wide: time/eval vs MLP (its faster threads)", v, "<= 0.90x", v <= 0.9)
         v = ratio(r["gflops"]["ours"], r["dense_matmul_gflops"]["best"])
         target("wide: GFLOP/s vs best dense matmul", 100 * v, ">= 60%", v >= 0.6, "%")
@@ -672,15 +674,13 @@ def summarise(results):
     # the predictions no slower than before (the ratios of the median of three runs of
     # the code before issue 20, benchmarks/levers.rst).
     if "many200" in by_case and "eval_ms" in by_case["many200"]:
-        e = by_case["many200"]["eval_ms"]
-        v = ratio(e["ours"], min(e["mlp_default"], e["mlp_1thread"]))
+        v = vs_mlp(by_case["many200"]["eval_ms"])
         target("many200: time/eval vs MLP (its faster threads)", v, "<= 0.50x", v <= 0.5)
     for case, limits in PREDICTION_LIMITS.items():
         for key, method in (("predict_ms", "predict_proba"),
                             ("log_proba_ms", "predict_log_proba")):
             if case in by_case and key in by_case[case]:
-                p = by_case[case][key]
-                v = ratio(p["ours_default"], min(p["mlp_default"], p["mlp_1thread"]))
+                v = vs_mlp(by_case[case][key], "ours_default")
                 limit = limits[method]
                 target(f"{case}: {method} vs MLP (its faster threads)", v,
                        f"<= {limit:.2f}x", v <= limit)

@@ -74,7 +74,10 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         Maximum number of cost-and-gradient evaluations, for solvers "lbfgs" and "tnc".
     tol : float, default=1e-4
         Stop when the largest absolute component of the gradient is below `tol` (scipy's
-        ``gtol``; TNC applies it to its scaled projected gradient). With
+        ``gtol``; TNC applies it to its scaled projected gradient). L-BFGS-B, like
+        MLPClassifier's, also stops once an iteration lowers the cost by less than a
+        relative 2.2e-9 (scipy's default ``ftol``), so a `tol` far below the default
+        may not be reached: ``solver="bfgs"`` stops on the gradient alone. With
         `early_stopping`, also the least improvement of the validation score that counts.
     early_stopping : bool, default=False
         Hold out `validation_fraction` of the training samples, score the network on them

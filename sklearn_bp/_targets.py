@@ -117,10 +117,13 @@ def training_weights(class_weight, y_type, classes, y, sample_weight, per_class=
     """
     if class_weight is None:
         return check_training_weights(sample_weight)
+    check_class_weight_target(class_weight, y_type)
+    y_index = np.searchsorted(classes, y)  # each sample's class, found once
     if per_class is None:
-        per_class = class_weights_of(class_weight, y_type, classes, y, sample_weight)
+        per_class = class_weights_of(class_weight, y_type, classes, y, sample_weight,
+                                     y_index)
     weights = np.ones(y.shape[0]) if sample_weight is None else sample_weight
-    weights = weights * per_class[np.searchsorted(classes, y)]
+    weights = weights * per_class[y_index]
     check_class_weighted_sum(class_weight, weights.sum())
     return weights
 
@@ -136,11 +139,13 @@ def check_training_weights(sample_weight):
     return sample_weight
 
 
-def class_weights_of(class_weight, y_type, classes, y, sample_weight):
-    """The weight of each class of `classes` for the samples `y`, `sample_weight`."""
+def class_weights_of(class_weight, y_type, classes, y, sample_weight, y_index=None):
+    """The weight of each class of `classes` for the samples `y`, `sample_weight`
+    (`y_index`, if given, is each sample's index in `classes`)."""
     check_class_weight_target(class_weight, y_type)
     weights = np.ones(y.shape[0]) if sample_weight is None else sample_weight
-    y_index = np.searchsorted(classes, y)
+    if y_index is None:
+        y_index = np.searchsorted(classes, y)
     return class_multipliers(class_weight, classes,
                              *class_totals(y_index, classes.shape[0], weights))
 

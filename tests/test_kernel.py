@@ -63,20 +63,24 @@ def test_block_size_and_threads_do_not_change_the_result(activation, output_acti
                                        err_msg=f"{block_size=}, {n_threads=}")
 
 
-@pytest.mark.parametrize("output_intercepts", [(0.0, 0.0, 0.0), (1.0, 1.0, -2.0),
-                                               (-2.0, 1.0, 1.0)])
-@pytest.mark.parametrize("order", ["C", "F"])
-def test_softmax_ties_and_either_layout_of_Y(output_intercepts, order):
+@pytest.mark.parametrize("n_outputs", [3, 60])
+@pytest.mark.parametrize("tops", ["all", "first two", "last two"])
+@pytest.mark.parametrize("targets", ["C", "F", "labels"])
+def test_softmax_ties_with_the_targets_in_every_form(n_outputs, tops, targets):
     """Logits tied for the top (exactly, by zero output weights) count once in the
-    softmax's sum, and ``Y`` in either memory layout gives the same result."""
-    layer_sizes = (5, 7, 3)
+    softmax's sum, whether the top is left out of the sum by a 0 or by a mask (60
+    units), with the targets as ``Y`` in either memory layout or as labels (a row's label
+    on a top or not)."""
+    layer_sizes = (5, 7, n_outputs)
     theta, X, Y, s = problem(23, layer_sizes, "softmax", weighted=True)
     coefs, intercepts = backprop.unpack(theta, layer_sizes)
     coefs[-1][...] = 0.0
-    intercepts[-1][...] = output_intercepts
+    intercepts[-1][...] = 0.0 if tops == "all" else -2.0
+    if tops != "all":
+        intercepts[-1][slice(0, 2) if tops == "first two" else slice(-2, None)] = 1.0
+    T = np.argmax(Y, axis=1) if targets == "labels" else np.asarray(Y, order=targets)
     loss = NetworkLoss(layer_sizes, output_activation="softmax", alpha=0.3)
-    cost, grad = loss.loss_gradient(theta, X, np.asarray(Y, order=order), s,
-                                    block_size=10)
+    cost, grad = loss.loss_gradient(theta, X, T, s, block_size=10)
     ref_cost, ref_grad = backprop.reference_cost_and_gradient(
         theta, X, Y, layer_sizes, alpha=0.3, sample_weight=s, output_activation="softmax")
     np.testing.assert_allclose(cost, ref_cost, rtol=1e-13)
@@ -138,24 +142,6 @@ def test_gradient_from_labels_matches_central_differences(output_activation, n_o
     assert backprop.check_gradient(
         theta, X, units, layer_sizes, alpha=0.2, sample_weight=s,
         output_activation=output_activation, epsilon=1e-6) < 1e-8
-
-
-@pytest.mark.parametrize("n_outputs", [3, 60])
-def test_softmax_ties_from_labels(n_outputs):
-    """Logits tied for the top count once with labels too, the label on a top or not,
-    whether the top is left out of the sum by a 0 or by a mask (60 units)."""
-    layer_sizes = (5, 7, n_outputs)
-    theta, X, Y, s = problem(23, layer_sizes, "softmax", weighted=True)
-    coefs, intercepts = backprop.unpack(theta, layer_sizes)
-    coefs[-1][...] = 0.0
-    intercepts[-1][...] = -2.0
-    intercepts[-1][:2] = 1.0
-    loss = NetworkLoss(layer_sizes, output_activation="softmax", alpha=0.3)
-    cost, grad = loss.loss_gradient(theta, X, np.argmax(Y, axis=1), s, block_size=10)
-    ref_cost, ref_grad = backprop.reference_cost_and_gradient(
-        theta, X, Y, layer_sizes, alpha=0.3, sample_weight=s, output_activation="softmax")
-    np.testing.assert_allclose(cost, ref_cost, rtol=1e-13)
-    np.testing.assert_allclose(grad, ref_grad, rtol=1e-12, atol=1e-15)
 
 
 @pytest.mark.parametrize("output_activation, units, match", [

@@ -549,6 +549,7 @@ def test_early_stopping_scores_a_fit_that_ends_before_its_first_iteration(iris, 
      "it leaves 2 to train on, fewer than the 3 classes, .* Decrease "
      "validation_fraction to at most 0.85,"),
 ])
+@ignore_convergence
 def test_early_stopping_on_tiny_data_names_the_problem_and_the_fix(y_name, labels,
                                                                    fraction, message):
     """MLPClassifier (scikit-learn 1.9) stratifies the hold-out of binary targets only,
@@ -564,12 +565,11 @@ def test_early_stopping_on_tiny_data_names_the_problem_and_the_fix(y_name, label
                            validation_fraction=fraction).fit(X, y)
     suggested = re.search(r"validation_fraction to at (?:least|most) ([0-9.]+),", message)
     if suggested:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            BackpropClassifier(hidden_layer_sizes=(2,), early_stopping=True, max_iter=2,
-                               validation_fraction=float(suggested.group(1))).fit(X, y)
+        BackpropClassifier(hidden_layer_sizes=(2,), early_stopping=True, max_iter=2,
+                           validation_fraction=float(suggested.group(1))).fit(X, y)
 
 
+@ignore_convergence
 def test_tags_say_what_fit_does_with_multilabel_targets(iris):
     """Multilabel targets need logistic outputs and no class weights: the tags say so,
     and fit refuses the others."""
@@ -583,9 +583,7 @@ def test_tags_say_what_fit_does_with_multilabel_targets(iris):
         model = BackpropClassifier(hidden_layer_sizes=(2,), max_iter=5, **params)
         assert get_tags(model).classifier_tags.multi_label is multilabel
         if multilabel:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                model.fit(X, Y)
+            model.fit(X, Y)
         else:
             with pytest.raises(ValueError):
                 model.fit(X, Y)

@@ -7,7 +7,9 @@
 
 prints them, ready to paste, with the run's command, versions and load average. Given
 several runs, it prints the tables of the last one and then one table of the targets in
-every run with their median (the issue sets its targets on medians)::
+every run with their median (the issue sets its targets on medians). The targets are
+matched by their text; a run that lacks one of the first run's targets (another
+``--cases``, or another version of run.py) is refused::
 
     python benchmarks/to_rst.py run-a.json run-b.json run-c.json
 """
@@ -47,11 +49,19 @@ BOLD = {  # the column that carries the comparison, per table
 
 def targets_across(documents, names):
     """One list-table: every target's measurement in each run, and their median."""
-    tables = [next(t for title, t in d["tables"].items() if title.startswith("targets"))
-              for d in documents]
+    measured = []  # per run: each target's measurement, by the target's text
+    for name, document in zip(names, documents):
+        table = next(t for title, t in document["tables"].items()
+                     if title.startswith("targets"))
+        measured.append({row[0]: row[1] for row in table["rows"]})
     rows = []
-    for i, (target, _, limit, _) in enumerate(tables[0]["rows"]):
-        values = [table["rows"][i][1] for table in tables]
+    for target, _, limit, _ in next(t for title, t in documents[0]["tables"].items()
+                                    if title.startswith("targets"))["rows"]:
+        missing = [name for name, values in zip(names, measured) if target not in values]
+        if missing:
+            raise SystemExit(f"{', '.join(missing)} did not measure the target "
+                             f"{target!r}: give runs of the same benchmarks/run.py.")
+        values = [values[target] for values in measured]
         unit = (values[0][-1] if values[0][-1] in "x%"
                 else " MiB" if values[0].endswith(" MiB") else "")
         if unit:  # a number: its median

@@ -285,8 +285,7 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
                 f"but the data contains only one class: {classes.tolist()[0]!r}. Fit it "
                 "on data that contains at least two classes."
             )
-        n_outputs = (targets.shape[1] if targets.ndim == 2 else _targets.n_outputs_of(
-            y_type, self.output_activation, classes.shape[0]))
+        n_outputs = _targets.n_outputs_of(y_type, self.output_activation, classes.shape[0])
         return y_type, classes, targets, n_outputs
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -408,7 +407,7 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         if self._y_type == "multilabel-indicator":
             function = backprop.log_sigmoid if log else backprop.sigmoid
             return BlockOutput(lambda Z, out, buffers: np.copyto(
-                out, function(_float64(Z, buffers))), columns=(k,), in_place=True)
+                out, function(_monitor.in_float64(Z, out))), columns=(k,), in_place=True)
         if self.out_activation_ == "softmax":
             return BlockOutput(_kernel.log_softmax_into if log else _kernel.softmax_into,
                                columns=(k,), in_place=True)
@@ -430,9 +429,7 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         """
         check_is_fitted(self)
         if self._y_type == "multilabel-indicator":  # (Z > 0) as ints, block by block
-            return self._logits(X, BlockOutput(
-                lambda Z, out, buffers: np.greater(Z, 0.0, out=out, casting="unsafe"),
-                columns=(self.n_outputs_,), dtype=int))
+            return self._logits(X, _monitor.predicted_labels(self.n_outputs_, int))
         # the predicted unit of each row, then its class: one integer a row
         units = self._logits(X, _monitor.PREDICTED)
         if self.n_outputs_ < self.classes_.shape[0]:  # one logistic unit: -1 or 0
@@ -446,21 +443,14 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
 # ----------------------------------------------------------------------------------------
 
 
-def _float64(Z, buffers):
-    """The block's logits in float64: `Z` itself, or converted into scratch."""
-    if Z.dtype == np.float64:
-        return Z
-    Z64 = buffers.scratch("logits64", Z.shape[0], Z.shape[1], np.float64, order="C")
-    np.copyto(Z64, Z)
-    return Z64
-
-
 def _normalised_proba(Z, out, buffers):
-    _kernel.softmax_into(backprop.log_sigmoid(_float64(Z, buffers)), out, buffers)
+    log_p = backprop.log_sigmoid(_monitor.in_float64(Z, out))
+    _kernel.softmax_into(log_p, out, buffers)
 
 
 def _normalised_log_proba(Z, out, buffers):
-    _kernel.log_softmax_into(backprop.log_sigmoid(_float64(Z, buffers)), out, buffers)
+    log_p = backprop.log_sigmoid(_monitor.in_float64(Z, out))
+    _kernel.log_softmax_into(log_p, out, buffers)
 
 
 def _binary_logits(Z, out, buffers):

@@ -323,7 +323,6 @@ class Buffers:
         self.output_delta = ColumnMajor(rows, widths[-1], dtype) if gradient else None
         self.row_stats = np.empty((2, rows), dtype) if gradient else None
         self.rows, self.n_outputs, self.dtype = int(rows), int(layer_sizes[-1]), dtype
-        self.targets = None
         self.rows_index = np.arange(rows) if gradient else None
         # for the intercepts (affine) and the column sums over rows (add_gradient)
         self.ones = np.ones(rows, dtype)
@@ -355,9 +354,7 @@ class Buffers:
         if Y.ndim == 2 and Y.dtype == self.dtype and (Y.strides[0] == Y.itemsize
                                                       or Y.flags.f_contiguous):
             return Y
-        if self.targets is None:
-            self.targets = ColumnMajor(self.rows, self.n_outputs, self.dtype)
-        block = self.targets.block(Y.shape[0])
+        block = self.scratch("targets", Y.shape[0], self.n_outputs, self.dtype)
         if Y.ndim == 1:
             units = np.arange(self.n_outputs, dtype=Y.dtype)
             np.equal(Y[:, None], units, out=block, casting="unsafe")
@@ -383,8 +380,6 @@ class Buffers:
         output = ([] if self.output_delta is None
                   else [self.top_mask.flat, self.output_delta.flat, self.row_stats,
                         self.rows_index])
-        if self.targets is not None:
-            output.append(self.targets.flat)
         terms = [a for pair in self.gradient_terms or () for a in pair]
         return ([b.flat for b in layers] + [self.ones] + output + terms
                 + list(self._scratch.values()))

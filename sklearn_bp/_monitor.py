@@ -223,15 +223,23 @@ def _predicted_units(Z, out, buffers):
 PREDICTED = BlockOutput(_predicted_units, dtype=np.intp)
 
 
-def predicted_labels(n_labels):
-    """The multilabel predictions, ``Z > 0``, as a bool matrix."""
-    return BlockOutput(lambda Z, out, buffers: np.greater(Z, 0.0, out=out),
-                       columns=(n_labels,), dtype=bool)
+def predicted_labels(n_labels, dtype=bool):
+    """The multilabel predictions, ``Z > 0``, as a matrix of `dtype`."""
+    return BlockOutput(
+        lambda Z, out, buffers: np.greater(Z, 0.0, out=out, casting="unsafe"),
+        columns=(n_labels,), dtype=dtype)
+
+
+def in_float64(Z, out):
+    """The block's logits in `out` (float64, of their shape): converted there unless
+    computed there (an in-place output)."""
+    if Z is not out:
+        np.copyto(out, Z)
+    return out
 
 
 def _copy(Z, out, buffers):
-    if Z is not out:
-        np.copyto(out, Z)
+    in_float64(Z, out)
 
 
 def logits_output(n_outputs):

@@ -98,11 +98,11 @@ def indicator_matrix(y, y_type, output_activation, classes=None):
     """``(classes, Y)``: :func:`encode`'s classes and the float64 0/1 matrix ``Y`` of
     shape (n_samples, n_outputs) of its targets, as ``LabelBinarizer`` encodes the
     labels (then widened for a softmax output). The fit never makes it: it is the
-    equations' ``Y``, for tests and the public functions."""
+    equations' ``Y`` that :func:`encode`'s compact targets stand for, which the tests
+    compare them with."""
     classes, targets = encode(y, y_type, output_activation, classes)
-    n_outputs = (targets.shape[1] if targets.ndim == 2
-                 else n_outputs_of(y_type, output_activation, classes.shape[0]))
-    return classes, indicator(targets, n_outputs)
+    return classes, indicator(
+        targets, n_outputs_of(y_type, output_activation, classes.shape[0]))
 
 
 def training_weights(class_weight, y_type, classes, y, sample_weight, per_class=None):

@@ -158,7 +158,9 @@ def _split_test_size(parser, test_size, y, dataset):
 
 def _fit_and_report(name, model, X_train, X_test, y_train, y_test, repeat):
     """Fit `model` `repeat` times (the same fit each time: its seed is fixed) and report
-    the last fit, with the shortest of the fit times."""
+    the last fit, with the shortest of the fit times. A classifier is a pipeline, scored
+    on the test set by its log-loss; a regressor a ``TransformedTargetRegressor`` of
+    one, by its mean squared error."""
     times = []
     for _ in range(repeat):
         with warnings.catch_warnings(record=True) as caught:
@@ -167,8 +169,9 @@ def _fit_and_report(name, model, X_train, X_test, y_train, y_test, repeat):
             model.fit(X_train, y_train)
             times.append(time.perf_counter() - start)
     converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
-    net = model[-1]
-    return {
+    regression = isinstance(model, TransformedTargetRegressor)
+    net = model.regressor_[-1] if regression else model[-1]
+    row = {
         "model": name,
         "output": net.out_activation_,  # both estimators record their output layer here
         "loss": net.loss_,
@@ -176,33 +179,14 @@ def _fit_and_report(name, model, X_train, X_test, y_train, y_test, repeat):
         "test": model.score(X_test, y_test),
         "iterations": net.n_iter_,
         "converged": "yes" if converged else "no",
-        "log_loss": log_loss(y_test, model.predict_proba(X_test), labels=net.classes_),
-        "fit_ms": 1000 * min(times),
     }
-
-
-def _fit_regressor_and_report(name, model, X_train, X_test, y_train, y_test, repeat):
-    """:func:`_fit_and_report` for a regressor (a ``TransformedTargetRegressor``)."""
-    times = []
-    for _ in range(repeat):
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", ConvergenceWarning)
-            start = time.perf_counter()
-            model.fit(X_train, y_train)
-            times.append(time.perf_counter() - start)
-    converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
-    net = model.regressor_[-1]
-    return {
-        "model": name,
-        "output": net.out_activation_,
-        "loss": net.loss_,
-        "train": model.score(X_train, y_train),
-        "test": model.score(X_test, y_test),
-        "iterations": net.n_iter_,
-        "converged": "yes" if converged else "no",
-        "mse": mean_squared_error(y_test, model.predict(X_test)),
-        "fit_ms": 1000 * min(times),
-    }
+    if regression:
+        row["mse"] = mean_squared_error(y_test, model.predict(X_test))
+    else:
+        row["log_loss"] = log_loss(y_test, model.predict_proba(X_test),
+                                   labels=net.classes_)
+    row["fit_ms"] = 1000 * min(times)
+    return row
 
 
 def _print_rows(rows, titles, last):
@@ -248,7 +232,7 @@ def _main_regression(args, X, y):
     rows = []
     for name, model in models:
         with threadpool_limits(limits=1, user_api="blas"):
-            rows.append(_fit_regressor_and_report(name, model, X_train, X_test, y_train,
+            rows.append(_fit_and_report(name, model, X_train, X_test, y_train,
                                                   y_test, args.repeat))
     _print_rows(rows, ("train R2", "test R2", "test MSE"), ("mse", "{:>10.1f}"))
     if not args.no_mlp:

@@ -293,7 +293,7 @@ class NetworkLoss:
         """``(cost, grad)`` from the partial sums of all rows (added in order), whose
         total weight is `weight_sum`: :func:`~sklearn_bp.backprop.combine_partial_sums`."""
         return combine_partial_sums(parts, theta, self.layer_sizes,
-                                             alpha=self.alpha, weight_sum=weight_sum)
+                                    alpha=self.alpha, weight_sum=weight_sum)
 
     def loss_gradient(self, theta, X, Y, sample_weight=None, *, n_sums=None, n_threads=1,
                       block_size=None, workspace=None):
@@ -578,9 +578,8 @@ def partial_sums(theta, X, Y, layer_sizes, *, sample_weight=None, activation="lo
     >>> bool(np.isclose(cost, expected[0]) and np.allclose(grad, expected[1]))
     True
     """
-    loss = NetworkLoss(layer_sizes, activation=activation,
-                       output_activation=output_activation,
-                       dtype=_kernel.work_dtype(X))
+    loss = _loss_for(X, layer_sizes, activation=activation,
+                     output_activation=output_activation)
     return loss.partial_sums(theta, X, Y, sample_weight)
 
 
@@ -632,9 +631,8 @@ def cost_and_gradient(theta, X, Y, layer_sizes, *, alpha=0.0, sample_weight=None
     >>> grad.shape
     (13,)
     """
-    loss = NetworkLoss(layer_sizes, activation=activation,
-                       output_activation=output_activation, alpha=alpha,
-                       dtype=_kernel.work_dtype(X))
+    loss = _loss_for(X, layer_sizes, activation=activation,
+                     output_activation=output_activation, alpha=alpha)
     return loss.loss_gradient(theta, X, Y, sample_weight)
 
 
@@ -656,6 +654,10 @@ def forward(coefs, intercepts, X, *, activation="logistic"):
         Logits of the output layer, before the output activation (F3).
     """
     layer_sizes = (np.shape(X)[1], *(np.shape(W)[1] for W in coefs))
-    loss = NetworkLoss(layer_sizes, activation=activation,
-                       dtype=_kernel.work_dtype(X))
+    loss = _loss_for(X, layer_sizes, activation=activation)
     return loss.forward(coefs, intercepts, X, n_threads=1)
+
+
+def _loss_for(X, layer_sizes, **options):
+    """The loss object of the public functions: in `X`'s working dtype."""
+    return NetworkLoss(layer_sizes, dtype=_kernel.work_dtype(X), **options)

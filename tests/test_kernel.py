@@ -14,7 +14,7 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from _ulp import MAX_ULP, _assert_within_ulp, grid32, grid64  # noqa: F401 (fixtures)
-from sklearn_bp import _kernel, _threads, backprop
+from sklearn_bp import _kernel, _targets, _threads, backprop
 from sklearn_bp._loss import NetworkLoss
 
 RTOL = 1e-12
@@ -103,8 +103,8 @@ def test_labels_give_the_numbers_of_the_indicator_matrix(output_activation, n_ou
     rng = np.random.default_rng(n_outputs)
     theta, X, _, s = problem(203, layer_sizes, weighted=weighted, dtype=dtype)
     units = rng.integers(-1 if output_activation == "logistic" else 0, n_outputs, 203)
-    Y = (units[:, None] == np.arange(n_outputs)).astype(dtype)
-    cases = [(Y, units.astype(np.int8 if n_outputs < 128 else np.int16))]
+    Y = _targets.indicator(units, n_outputs, dtype)
+    cases = [(Y, units.astype(_targets._unit_dtype(n_outputs)))]
     if output_activation == "logistic" and n_outputs > 1:  # several labels a row
         multilabel = (rng.random((203, n_outputs)) < 0.3).astype(dtype)
         cases.append((multilabel, multilabel.astype(bool)))

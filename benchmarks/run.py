@@ -37,7 +37,7 @@ side by side in one run and as medians of interleaved repetitions (in a shuffled
 Run from the project's root::
 
     python benchmarks/run.py            # every case, about 16 minutes on 2 cores
-    python benchmarks/run.py --quick    # small data, about 40 seconds
+    python benchmarks/run.py --quick    # small data, about 2 minutes
     python benchmarks/run.py --cases narrow medium10 --repeat 9
     python benchmarks/run.py --no-fit --cases medium2 medium10 many50 many200 large10
                                         # issue 20's targets, about 8 minutes
@@ -331,7 +331,7 @@ def dense_matmul_gflops(X, hidden, repeat):
 
 def per_evaluation(X, y, hidden, repeat):
     """Median ms per evaluation for ours (default and variants) and MLPClassifier."""
-    from sklearn_bp._loss import NetworkLoss, Workspace
+    from sklearn_bp._loss import Workspace
 
     def our_objective(X):
         """The estimator's objective on `X`, built exactly as fit builds it (a fit of
@@ -352,8 +352,8 @@ def per_evaluation(X, y, hidden, repeat):
 
     # the targets as the estimator hands them to the loss object
     Y = evaluate.targets
-    layer_sizes = evaluate.loss.layer_sizes
-    loss = NetworkLoss(layer_sizes, output_activation=out, alpha=1e-4, dtype=X.dtype)
+    loss = evaluate.loss  # the fit's own, to time it with other thread settings
+    layer_sizes = loss.layer_sizes
     workspaces = {}
 
     def variant(n_threads):
@@ -385,24 +385,24 @@ def per_prediction(X, y, hidden, repeat):
     """Median ms per ``predict_proba(X)`` (``predict(X)`` for regressors) and, for
     classifiers, per ``predict_log_proba(X)``, ours and scikit-learn's, each at its
     default BLAS threads and at one BLAS thread (weights from a fit of one iteration),
-    all interleaved. Returns ``(predict_proba ms, predict_log_proba ms or None)``."""
+    all interleaved. Returns ``{"predict_ms": ..., "log_proba_ms": ...}`` (the second
+    for classifiers), each ``{"ours_default": ms, ...}``."""
     out = output_activation(y)
     model = quiet_fit(ours(hidden, 1, out), X, y)
     reference = quiet_fit(mlp(hidden, 1, out), X, y)
-    methods = {"": "predict_proba" if hasattr(model, "predict_proba") else "predict"}
+    methods = {"predict_ms": "predict_proba" if hasattr(model, "predict_proba")
+               else "predict"}
     if hasattr(model, "predict_log_proba"):
-        methods["log_"] = "predict_log_proba"
+        methods["log_proba_ms"] = "predict_log_proba"
     functions = {}
-    for prefix, method in methods.items():
+    for key, method in methods.items():
         for who, estimator in (("ours", model), ("mlp", reference)):
             predict = getattr(estimator, method)
-            functions[f"{prefix}{who}_default"] = (None, lambda p=predict: p(X))
-            functions[f"{prefix}{who}_1thread"] = (1, lambda p=predict: p(X))
+            functions[key, f"{who}_default"] = (None, lambda p=predict: p(X))
+            functions[key, f"{who}_1thread"] = (1, lambda p=predict: p(X))
     times = interleaved(functions, repeat, BATCH_SECONDS)
-    by_method = [{name.removeprefix(prefix): 1e3 * t for name, t in times.items()
-                  if name.startswith(prefix) and (prefix or not name.startswith("log_"))}
-                 for prefix in methods]
-    return by_method[0], by_method[1] if len(by_method) > 1 else None
+    return {key: {name: 1e3 * t for (k, name), t in times.items() if k == key}
+            for key in methods}
 
 
 def per_fit(X, y, hidden, max_iter, repeat):
@@ -550,11 +550,10 @@ def run_case(case, args, tmpdir):
                                 for name, ms in evals.items()}
             result["dense_matmul_gflops"] = dense_matmul_gflops(X, spec["hidden"],
                                                                 eval_repeat)
-        result["predict_ms"], log_proba = per_prediction(X, y, spec["hidden"],
-                                                         eval_repeat)
-        if log_proba is not None:
-            result["log_proba_ms"] = log_proba
-    if fit_repeat and max_iter and not args.no_fit:
+        result.update(per_prediction(X, y, spec["hidden"], eval_repeat))
+    # a memory-only case (no evaluations) is not fitted whatever --max-iter says: its
+    # rows in the fit tables would need the evaluations' times
+    if eval_repeat and fit_repeat and max_iter and not args.no_fit:
         result["fit"] = per_fit(X, y, spec["hidden"], max_iter, fit_repeat)
         result["fit_max_iter"] = max_iter
     if not args.no_memory and not sparse and (spec["data"] == "large" or not args.quick):

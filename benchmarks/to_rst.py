@@ -49,14 +49,12 @@ BOLD = {  # the column that carries the comparison, per table
 
 def targets_across(documents, names):
     """One list-table: every target's measurement in each run, and their median."""
-    measured = []  # per run: each target's measurement, by the target's text
-    for name, document in zip(names, documents):
-        table = next(t for title, t in document["tables"].items()
-                     if title.startswith("targets"))
-        measured.append({row[0]: row[1] for row in table["rows"]})
+    tables = [next(t for title, t in d["tables"].items() if title.startswith("targets"))
+              for d in documents]
+    # per run: each target's measurement, by the target's text
+    measured = [{row[0]: row[1] for row in table["rows"]} for table in tables]
     rows = []
-    for target, _, limit, _ in next(t for title, t in documents[0]["tables"].items()
-                                    if title.startswith("targets"))["rows"]:
+    for target, _, limit, _ in tables[0]["rows"]:
         missing = [name for name, values in zip(names, measured) if target not in values]
         if missing:
             raise SystemExit(f"{', '.join(missing)} did not measure the target "

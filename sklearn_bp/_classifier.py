@@ -378,10 +378,7 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
             are normalised). For multilabel targets, one independent probability per
             label.
         """
-        check_is_fitted(self)
-        if self._y_type == "binary" and self.n_outputs_ == 1:
-            return _binary_probabilities(self._logits(X, _BINARY_LOGITS), log=False)
-        return self._logits(X, self._probabilities(log=False))
+        return self._proba(X, log=False)
 
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba`, computed from the logits (no ``log(0)``).
@@ -394,10 +391,14 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         -------
         log_proba : ndarray of shape (n_samples, n_classes)
         """
+        return self._proba(X, log=True)
+
+    def _proba(self, X, log):
+        """:meth:`predict_proba`, or its logarithm."""
         check_is_fitted(self)
         if self._y_type == "binary" and self.n_outputs_ == 1:
-            return _binary_probabilities(self._logits(X, _BINARY_LOGITS), log=True)
-        return self._logits(X, self._probabilities(log=True))
+            return _binary_probabilities(self._logits(X, _BINARY_LOGITS), log=log)
+        return self._logits(X, self._probabilities(log=log))
 
     def _probabilities(self, log):
         """The :class:`~sklearn_bp._loss.BlockOutput` of :meth:`predict_proba` (or of its
